@@ -1,0 +1,56 @@
+import { BusLockedError } from "../bus/index.js";
+import { openSqliteCatalog } from "../catalog/index.js";
+import type { Config } from "../config/index.js";
+import { openStorage } from "../server/index.js";
+import { createEngine, type QueryResult, QueryError, Warehouse } from "../warehouse/index.js";
+
+/**
+ * `sluice query`. With a server running, read the lake through the catalog
+ * (the server keeps loading). Without one, first load whatever the bus still
+ * holds (events acknowledged just before a crash), so every acknowledged
+ * event is queryable either way.
+ */
+export async function runQuery(config: Config, sql: string, options: { serverRunning: boolean }): Promise<QueryResult> {
+  if (!options.serverRunning) {
+    try {
+      const storage = await openStorage(config);
+      try {
+        return await runOn(config, storage.catalog, storage.engine, sql);
+      } finally {
+        await storage.close();
+      }
+    } catch (error) {
+      // A server started in between: read alongside it instead.
+      if (!(error instanceof BusLockedError)) throw error;
+    }
+  }
+  const catalog = openSqliteCatalog(`${config.data_dir}/catalog.db`);
+  const engine = await createEngine({ threads: config.duckdb_threads || undefined });
+  try {
+    return await runOn(config, catalog, engine, sql);
+  } finally {
+    await catalog.close();
+    engine.closeSync();
+  }
+}
+
+async function runOn(
+  config: Config,
+  catalog: ReturnType<typeof openSqliteCatalog>,
+  engine: Awaited<ReturnType<typeof createEngine>>,
+  sql: string,
+): Promise<QueryResult> {
+  const warehouse = new Warehouse({
+    catalog,
+    engine,
+    lakeRoot: `${config.data_dir}/lake`,
+    timeoutMs: config.query_timeout_ms,
+    maxRows: config.query_max_rows,
+  });
+  try {
+    return await warehouse.query(sql);
+  } catch (error) {
+    if (error instanceof QueryError) throw new QueryError(`SQL error: ${error.message}`);
+    throw error;
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * Configuration: defaults, then `sluice.yaml` in the data dir (or `--config FILE`),
+ * then environment variables `SLUICE_<KEY>` (upper-cased key), then CLI flags.
+ * Keys are flat snake_case names so that every one maps to exactly one variable.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+
+export interface Config {
+  data_dir: string;
+  host: string;
+  port: number;
+  /** A write key for source `default` (SLUICE_WRITE_KEY). */
+  write_key: string;
+  /** More write keys: key → source name. */
+  write_keys: Record<string, string>;
+  /** Bearer token for the query API (SLUICE_ADMIN_TOKEN). */
+  admin_token: string;
+  max_event_bytes: number;
+  max_request_bytes: number;
+  dedupe_window_hours: number;
+  /** How often the loader moves new events from the bus to the lake. */
+  flush_interval_ms: number;
+  /** Bus segment size before rotation. */
+  segment_bytes: number;
+  /** fsync before acknowledging (turn off only for throwaway data). */
+  fsync: boolean;
+  compaction_target_bytes: number;
+  compaction_min_files: number;
+  compaction_interval_ms: number;
+  /** Replaced lake files are deleted this long after replacement, once no query uses them. */
+  delete_grace_ms: number;
+  query_timeout_ms: number;
+  query_max_rows: number;
+  /** DuckDB worker threads (0 = all cores). */
+  duckdb_threads: number;
+  /** DuckDB memory limit, e.g. "4GB" ("" = DuckDB's default). */
+  duckdb_memory_limit: string;
+  /** Serve /v1/stats without a token (the demo's live page). */
+  public_stats: boolean;
+}
+
+export const DEFAULTS: Config = {
+  data_dir: "./sluice-data",
+  host: "127.0.0.1",
+  port: 8080,
+  write_key: "",
+  write_keys: {},
+  admin_token: "",
+  max_event_bytes: 32 * 1024,
+  max_request_bytes: 500 * 1024,
+  dedupe_window_hours: 24,
+  flush_interval_ms: 250,
+  segment_bytes: 64 * 1024 * 1024,
+  fsync: true,
+  compaction_target_bytes: 64 * 1024 * 1024,
+  compaction_min_files: 8,
+  compaction_interval_ms: 5_000,
+  delete_grace_ms: 60_000,
+  query_timeout_ms: 300_000,
+  query_max_rows: 100_000,
+  duckdb_threads: 0,
+  duckdb_memory_limit: "",
+  public_stats: false,
+};
+
+export class ConfigError extends Error {}
+
+/**
+ * Resolves the configuration. `overrides` are CLI flags (they win);
+ * `env` defaults to process.env.
+ */
+export function loadConfig(
+  options: { configFile?: string; overrides?: Partial<Config>; env?: NodeJS.ProcessEnv } = {},
+): Config {
+  const env = options.env ?? process.env;
+  const dataDir = options.overrides?.data_dir ?? env.SLUICE_DATA_DIR ?? DEFAULTS.data_dir;
+  const file = options.configFile ?? join(dataDir, "sluice.yaml");
+  let fromFile: Record<string, unknown> = {};
+  if (options.configFile && !existsSync(file)) throw new ConfigError(`config file ${file} does not exist`);
+  if (existsSync(file)) {
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(readFileSync(file, "utf8"));
+    } catch (error) {
+      throw new ConfigError(`config file ${file} is not valid YAML: ${(error as Error).message}`);
+    }
+    if (parsed !== null && parsed !== undefined && (typeof parsed !== "object" || Array.isArray(parsed))) {
+      throw new ConfigError(`config file ${file} must be a mapping of keys to values`);
+    }
+    fromFile = (parsed ?? {}) as Record<string, unknown>;
+  }
+
+  const config: Config = { ...DEFAULTS };
+  const target = config as unknown as Record<string, unknown>;
+  for (const [key, value] of Object.entries(fromFile)) {
+    if (!(key in DEFAULTS)) throw new ConfigError(`unknown key "${key}" in ${file}`);
+    target[key] = coerce(key, value, `${file}: ${key}`);
+  }
+  for (const key of Object.keys(DEFAULTS)) {
+    const value = env[`SLUICE_${key.toUpperCase()}`];
+    if (value !== undefined && value !== "") target[key] = coerce(key, value, `SLUICE_${key.toUpperCase()}`);
+  }
+  for (const [key, value] of Object.entries(options.overrides ?? {})) {
+    if (value !== undefined) target[key] = value;
+  }
+  config.data_dir = resolve(config.data_dir);
+  return config;
+}
+
+/** All write keys, key → source, including SLUICE_WRITE_KEY for source `default`. */
+export function writeKeys(config: Config): Map<string, string> {
+  const keys = new Map(Object.entries(config.write_keys));
+  if (config.write_key) keys.set(config.write_key, "default");
+  return keys;
+}
+
+function coerce(key: string, value: unknown, where: string): unknown {
+  const expected = DEFAULTS[key as keyof Config];
+  if (typeof expected === "number") {
+    const number = typeof value === "number" ? value : Number(String(value).trim());
+    if (!Number.isFinite(number) || number < 0) throw new ConfigError(`${where} must be a non-negative number`);
+    return number;
+  }
+  if (typeof expected === "boolean") {
+    if (typeof value === "boolean") return value;
+    const text = String(value).trim().toLowerCase();
+    if (["true", "1", "yes", "on"].includes(text)) return true;
+    if (["false", "0", "no", "off"].includes(text)) return false;
+    throw new ConfigError(`${where} must be true or false`);
+  }
+  if (typeof expected === "object") {
+    const parsed = typeof value === "string" ? parseYaml(value) : value;
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      throw new ConfigError(`${where} must be a mapping`);
+    }
+    for (const entry of Object.values(parsed)) {
+      if (typeof entry !== "string") throw new ConfigError(`${where} must map strings to strings`);
+    }
+    return parsed;
+  }
+  return String(value);
+}

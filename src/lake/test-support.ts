@@ -1,0 +1,54 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { DuckDBInstance } from "@duckdb/node-api";
+import { type Catalog, openSqliteCatalog, type TableDef } from "../catalog/index.js";
+import { EVENT_COLUMNS } from "../collect/model.js";
+import { createEngine, Warehouse } from "../warehouse/index.js";
+import type { PartitionSpec } from "./writer.js";
+
+export const EVENTS: { table: TableDef; partition: PartitionSpec } = {
+  table: { name: "events", columns: [...EVENT_COLUMNS], partitionBy: "dt" },
+  partition: { column: "dt", fromTimestamp: "ts" },
+};
+
+/** A throwaway lake: temp dir, catalog, engine and warehouse over them. */
+export async function tempLake(): Promise<{
+  dir: string;
+  lakeRoot: string;
+  catalog: Catalog;
+  engine: DuckDBInstance;
+  warehouse: Warehouse;
+  close(): Promise<void>;
+}> {
+  const dir = await mkdtemp(join(tmpdir(), "sluice-lake-"));
+  const lakeRoot = join(dir, "lake");
+  const catalog = openSqliteCatalog(join(dir, "catalog.db"));
+  await catalog.ensureTable(EVENTS.table);
+  const engine = await createEngine({ threads: 2 });
+  const warehouse = new Warehouse({ catalog, engine, lakeRoot });
+  return {
+    dir,
+    lakeRoot,
+    catalog,
+    engine,
+    warehouse,
+    async close() {
+      await catalog.close();
+      engine.closeSync();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** SQL yielding `count` synthetic canonical events, `perDay` per UTC day from 2026-11-01, ids prefixed. */
+export function syntheticEventsSql(count: number, prefix: string, perDay = count): string {
+  return `SELECT '${prefix}' || i AS event_id, 'track' AS event_type, 'e' || (i % 5) AS event,
+      'u' || (i % 97) AS user_id, NULL AS anonymous_id, NULL AS session_id,
+      TIMESTAMPTZ '2026-11-01 00:00:00Z' + to_seconds((i // ${perDay}) * 86400 + (i % ${perDay}) % 86000) AS ts,
+      TIMESTAMPTZ '2026-11-25 00:00:00Z' AS received_at, 'default' AS source,
+      NULL AS page_url, NULL AS page_path, NULL AS referrer, NULL AS user_agent, NULL AS browser, NULL AS os,
+      NULL AS device_type, NULL AS ip, NULL AS country,
+      json_object('price', i % 100) AS properties, NULL::JSON AS context, NULL::JSON AS traits
+    FROM range(${count}) t(i)`;
+}

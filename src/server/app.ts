@@ -1,0 +1,130 @@
+import { timingSafeEqual } from "node:crypto";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { renderHomePage } from "../web/index.js";
+import { QueryError } from "../warehouse/index.js";
+import type { Sluice } from "./runtime.js";
+
+const SEGMENT_PATHS = ["batch", "track", "page", "screen", "identify", "group", "alias"];
+
+/**
+ * The HTTP surface on one port: collector endpoints, the query API, health,
+ * live stats and the home page. Every body arrives as raw bytes; the collector
+ * decodes and validates its own (gzip, JSON, limits) so it can name each problem.
+ */
+export function buildApp(sluice: Sluice): FastifyInstance {
+  const { config } = sluice;
+  const app = Fastify({
+    // The collector enforces max_request_bytes itself (after gzip decoding) and
+    // quarantines what is moderately over; only far larger bodies stop here.
+    bodyLimit: Math.max(config.max_request_bytes * 4, 1024 * 1024),
+    logger: false,
+    return503OnClosing: true,
+  });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
+
+  app.setErrorHandler((error: { statusCode?: number; message: string }, _request, reply) => {
+    const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
+    reply.code(status).send({ error: status === 500 ? "internal error" : error.message });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: `no route for ${request.method} ${request.url.split("?")[0]}` });
+  });
+
+  app.get("/healthz", async (_request, reply) => {
+    const health = sluice.health();
+    reply.code(health.ok ? 200 : 503).send(health);
+  });
+
+  for (const name of SEGMENT_PATHS) {
+    app.post(`/v1/${name}`, async (request, reply) => {
+      const result = await sluice.collector.handle({
+        path: `/v1/${name}`,
+        headers: request.headers,
+        body: bodyOf(request),
+        remoteAddress: request.socket.remoteAddress,
+      });
+      reply.code(result.status).send(result.body);
+    });
+  }
+
+  app.post("/v1/query", async (request, reply) => {
+    if (!authorized(request, config.admin_token)) return unauthorized(reply);
+    let sql: unknown;
+    try {
+      sql = (JSON.parse(bodyOf(request).toString("utf8")) as { sql?: unknown }).sql;
+    } catch {
+      return reply.code(400).send({ error: 'request body must be JSON like {"sql": "select ..."}' });
+    }
+    if (typeof sql !== "string" || sql.trim() === "") {
+      return reply.code(400).send({ error: 'field "sql" must be a non-empty string' });
+    }
+    try {
+      return reply.send(await sluice.warehouse.query(sql));
+    } catch (error) {
+      if (error instanceof QueryError) return reply.code(400).send({ error: error.message });
+      throw error;
+    }
+  });
+
+  let cachedStats: { at: number; body: unknown } | null = null;
+  app.get("/v1/stats", async (request, reply) => {
+    if (!config.public_stats && !authorized(request, config.admin_token)) return unauthorized(reply);
+    if (!cachedStats || Date.now() - cachedStats.at > 1000) {
+      cachedStats = { at: Date.now(), body: await liveStats(sluice) };
+    }
+    return reply.send(cachedStats.body);
+  });
+
+  app.get("/", async (_request, reply) => {
+    reply.type("text/html; charset=utf-8").send(renderHomePage());
+  });
+
+  return app;
+}
+
+function bodyOf(request: FastifyRequest): Buffer {
+  return Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+}
+
+/** Constant-time check of `Authorization: Bearer <token>`; no token configured means no access. */
+function authorized(request: FastifyRequest, token: string): boolean {
+  if (!token) return false;
+  const header = request.headers.authorization ?? "";
+  const match = /^Bearer\s+(.+)$/i.exec(header);
+  if (!match?.[1]) return false;
+  const given = Buffer.from(match[1].trim());
+  const expected = Buffer.from(token);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+function unauthorized(reply: FastifyReply): FastifyReply {
+  return reply
+    .code(401)
+    .header("www-authenticate", "Bearer")
+    .send({ error: "missing or wrong admin token: send Authorization: Bearer <SLUICE_ADMIN_TOKEN>" });
+}
+
+async function liveStats(sluice: Sluice): Promise<unknown> {
+  const { warehouse } = sluice;
+  const [totals, perMinute, topEvents] = await Promise.all([
+    warehouse.query(`
+      SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM events_rejected),
+        (SELECT count(*) FROM events WHERE dt >= current_date - 1 AND ts >= now() - INTERVAL 1 MINUTE)`),
+    warehouse.query(`
+      SELECT strftime(date_trunc('minute', ts), '%Y-%m-%dT%H:%M:00.000Z') AS minute, count(*) AS events
+      FROM events
+      WHERE dt >= current_date - 1 AND ts >= now() - INTERVAL 60 MINUTE AND ts <= now() + INTERVAL 1 MINUTE
+      GROUP BY 1 ORDER BY 1`),
+    warehouse.query("SELECT event, count(*) AS count FROM events WHERE event IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 10"),
+  ]);
+  const [total, rejected, lastMinute] = (totals.rows[0] ?? [0, 0, 0]) as [number, number, number];
+  return {
+    total,
+    rejected,
+    lastMinute,
+    perMinute: perMinute.rows.map(([minute, events]) => ({ minute, events })),
+    topEvents: topEvents.rows.map(([event, count]) => ({ event, count })),
+    generatedAt: new Date().toISOString(),
+  };
+}

@@ -1,0 +1,42 @@
+import type { FastifyInstance } from "fastify";
+import type { Config } from "../config/index.js";
+import { buildApp } from "./app.js";
+import { type Sluice, startSluice } from "./runtime.js";
+
+export { buildApp } from "./app.js";
+export { type Health, LAKE_TABLES, openStorage, type Sluice, type Storage, startSluice } from "./runtime.js";
+
+export interface RunningServer {
+  sluice: Sluice;
+  app: FastifyInstance;
+  /** The base URL, e.g. http://127.0.0.1:8080 */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** `sluice serve`: the whole pipeline plus HTTP on one port. */
+export async function serve(config: Config): Promise<RunningServer> {
+  const sluice = await startSluice(config);
+  const app = buildApp(sluice);
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    await sluice.close();
+    throw error;
+  }
+  const address = app.server.address();
+  const port = typeof address === "object" && address ? address.port : config.port;
+  let closing: Promise<void> | null = null;
+  return {
+    sluice,
+    app,
+    url: `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`,
+    close() {
+      closing ??= (async () => {
+        await app.close();
+        await sluice.close();
+      })();
+      return closing;
+    },
+  };
+}

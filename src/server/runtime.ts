@@ -1,0 +1,167 @@
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { DuckDBInstance } from "@duckdb/node-api";
+import { type Bus, openEmbeddedBus } from "../bus/index.js";
+import { type Catalog, openSqliteCatalog, type TableDef } from "../catalog/index.js";
+import { Collector, Deduper } from "../collect/index.js";
+import { EVENT_COLUMNS, REJECTED_COLUMNS } from "../collect/model.js";
+import { type Config, writeKeys } from "../config/index.js";
+import { Compactor, Loader, type PartitionSpec } from "../lake/index.js";
+import { createEngine, Warehouse } from "../warehouse/index.js";
+
+/** The lake tables fed from the bus: topic name = table name. */
+export const LAKE_TABLES: { table: TableDef; partition: PartitionSpec }[] = [
+  {
+    table: { name: "events", columns: [...EVENT_COLUMNS], partitionBy: "dt" },
+    partition: { column: "dt", fromTimestamp: "ts" },
+  },
+  {
+    table: { name: "events_rejected", columns: [...REJECTED_COLUMNS], partitionBy: "dt" },
+    partition: { column: "dt", fromTimestamp: "received_at" },
+  },
+];
+
+export interface Sluice {
+  config: Config;
+  bus: Bus;
+  catalog: Catalog;
+  engine: DuckDBInstance;
+  warehouse: Warehouse;
+  collector: Collector;
+  loaders: Loader[];
+  compactor: Compactor;
+  health(): Health;
+  close(): Promise<void>;
+}
+
+export interface Health {
+  ok: boolean;
+  collector: { ok: boolean };
+  bus: { ok: boolean };
+  loader: { ok: boolean; tables: ReturnType<Loader["status"]>[] };
+}
+
+export const catalogPath = (dataDir: string): string => join(dataDir, "catalog.db");
+export const lakePath = (dataDir: string): string => join(dataDir, "lake");
+export const busPath = (dataDir: string): string => join(dataDir, "bus");
+
+/** The storage side of Sluice: bus, catalog, lake loaders; no collector or HTTP. */
+export interface Storage {
+  bus: Bus;
+  catalog: Catalog;
+  engine: DuckDBInstance;
+  loaders: Loader[];
+  compactor: Compactor;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the bus (taking its lock), the catalog and the lake, sweeps what a
+ * crash left behind, and loads everything already on the bus. Used by the
+ * server at start-up and by `sluice query` when no server is running.
+ */
+export async function openStorage(config: Config): Promise<Storage> {
+  await mkdir(config.data_dir, { recursive: true });
+  const lakeRoot = lakePath(config.data_dir);
+  await mkdir(lakeRoot, { recursive: true });
+  const bus = await openEmbeddedBus({
+    dir: busPath(config.data_dir),
+    segmentBytes: config.segment_bytes,
+    fsync: config.fsync,
+  });
+  const catalog = openSqliteCatalog(catalogPath(config.data_dir));
+  const engine = await createEngine({
+    threads: config.duckdb_threads || undefined,
+    memoryLimit: config.duckdb_memory_limit || undefined,
+  });
+  const loaders: Loader[] = [];
+  for (const { table, partition } of LAKE_TABLES) {
+    const loader = new Loader({
+      topic: await bus.topic(table.name),
+      catalog,
+      engine,
+      lakeRoot,
+      table,
+      partition,
+      flushIntervalMs: config.flush_interval_ms,
+    });
+    await loader.init();
+    loaders.push(loader);
+  }
+  const compactor = new Compactor({
+    catalog,
+    engine,
+    lakeRoot,
+    tables: LAKE_TABLES,
+    targetBytes: config.compaction_target_bytes,
+    minFiles: config.compaction_min_files,
+    intervalMs: config.compaction_interval_ms,
+    deleteGraceMs: config.delete_grace_ms,
+  });
+  await compactor.sweepOrphans();
+  for (const loader of loaders) await loader.loadAvailable();
+  return {
+    bus,
+    catalog,
+    engine,
+    loaders,
+    compactor,
+    async close() {
+      await compactor.stop();
+      for (const loader of loaders) await loader.stop();
+      await bus.close();
+      await catalog.close();
+      engine.closeSync();
+    },
+  };
+}
+
+/** Starts everything but HTTP: storage, background loading and compaction, the collector. */
+export async function startSluice(config: Config): Promise<Sluice> {
+  const storage = await openStorage(config);
+  const { bus, catalog, engine, loaders, compactor } = storage;
+  const warehouse = new Warehouse({
+    catalog,
+    engine,
+    lakeRoot: lakePath(config.data_dir),
+    timeoutMs: config.query_timeout_ms,
+    maxRows: config.query_max_rows,
+  });
+  const windowMs = config.dedupe_window_hours * 3_600_000;
+  const deduper = new Deduper({ windowMs });
+  await rememberRecentIds(warehouse, deduper, windowMs);
+  const collector = new Collector({
+    events: await bus.topic("events"),
+    rejected: await bus.topic("events_rejected"),
+    writeKeys: writeKeys(config),
+    limits: { maxEventBytes: config.max_event_bytes, maxRequestBytes: config.max_request_bytes },
+    deduper,
+  });
+  for (const loader of loaders) loader.start();
+  compactor.start();
+
+  const health = (): Health => {
+    const tables = loaders.map((loader) => loader.status());
+    const loaderOk = tables.every((status) => status.healthy);
+    const busOk = bus.healthy();
+    return {
+      ok: loaderOk && busOk,
+      collector: { ok: true },
+      bus: { ok: busOk },
+      loader: { ok: loaderOk, tables },
+    };
+  };
+  return { config, bus, catalog, engine, warehouse, collector, loaders, compactor, health, close: storage.close };
+}
+
+/** Rebuilds the dedupe window from the lake: the bus was fully loaded at start-up. */
+async function rememberRecentIds(warehouse: Warehouse, deduper: Deduper, windowMs: number): Promise<void> {
+  const since = new Date(Date.now() - windowMs).toISOString();
+  const result = await warehouse.query(
+    `SELECT source, event_id, epoch_ms(received_at) FROM events WHERE received_at >= TIMESTAMPTZ '${since}'`,
+    { maxRows: Number.MAX_SAFE_INTEGER },
+  );
+  for (const [source, id, receivedAt] of result.rows as [string, string, number][]) {
+    deduper.remember(source, id, receivedAt);
+  }
+}

@@ -1,0 +1,33 @@
+import { DuckDBInstance } from "@duckdb/node-api";
+
+export interface EngineOptions {
+  /** DuckDB worker threads; defaults to the number of cores. */
+  threads?: number;
+  /** e.g. "4GB"; defaults to DuckDB's own (80% of RAM). */
+  memoryLimit?: string;
+}
+
+/**
+ * One in-memory DuckDB per process: stateless compute over the lake's Parquet
+ * files. UTC everywhere so `dt` (the UTC date of `ts`) means the same to every reader;
+ * extensions come only from what the package bundles (no downloads at run time).
+ */
+export async function createEngine(options: EngineOptions = {}): Promise<DuckDBInstance> {
+  const config: Record<string, string> = {
+    autoinstall_known_extensions: "false",
+  };
+  if (options.threads) config.threads = String(options.threads);
+  if (options.memoryLimit) config.memory_limit = options.memoryLimit;
+  const instance = await DuckDBInstance.create(":memory:", config);
+  // Settings owned by bundled extensions (icu, parquet) can only be set once the instance is up.
+  const connection = await instance.connect();
+  await connection.run("SET GLOBAL TimeZone = 'UTC'; SET GLOBAL parquet_metadata_cache = true");
+  connection.closeSync();
+  return instance;
+}
+
+/** Quotes a string as an SQL literal. */
+export const sqlString = (value: string): string => `'${value.replaceAll("'", "''")}'`;
+
+/** Quotes an identifier. */
+export const sqlIdent = (name: string): string => `"${name.replaceAll('"', '""')}"`;

@@ -1,0 +1,79 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { EVENTS, syntheticEventsSql, tempLake } from "../lake/test-support.js";
+import { writeParquet } from "../lake/writer.js";
+import { QueryError } from "./index.js";
+
+describe("warehouse", () => {
+  test("an empty table is queryable with its canonical columns", async () => {
+    const lake = await tempLake();
+    try {
+      const result = await lake.warehouse.query("SELECT * FROM events");
+      assert.deepEqual(result.rows, []);
+      assert.deepEqual(
+        result.columns.map((c) => c.name),
+        [...EVENTS.table.columns.map((c) => c.name), "dt"],
+      );
+    } finally {
+      await lake.close();
+    }
+  });
+
+  test("results are typed JSON; JSON columns answer ->> ; SQL errors are QueryErrors", async () => {
+    const lake = await tempLake();
+    try {
+      const connection = await lake.engine.connect();
+      const files = await writeParquet(connection, {
+        lakeRoot: lake.lakeRoot,
+        ...EVENTS,
+        prefix: "part-0",
+        selectSql: syntheticEventsSql(300, "a", 100),
+      });
+      connection.closeSync();
+      assert.equal(files.length, 3, "one file per UTC day");
+      assert.deepEqual(
+        files.map((f) => f.partition),
+        ["2026-11-01", "2026-11-02", "2026-11-03"],
+      );
+      await lake.catalog.commit({ table: "events", operation: "load", add: files });
+      const result = await lake.warehouse.query(
+        "SELECT dt, count(*) AS n, sum((properties->>'price')::INT) AS revenue, min(ts) AS first FROM events GROUP BY 1 ORDER BY 1",
+      );
+      assert.deepEqual(result.columns, [
+        { name: "dt", type: "DATE" },
+        { name: "n", type: "BIGINT" },
+        { name: "revenue", type: "HUGEINT" },
+        { name: "first", type: "TIMESTAMP WITH TIME ZONE" },
+      ]);
+      assert.deepEqual(result.rows[0], ["2026-11-01", 100, 4950, "2026-11-01 00:00:00+00"]);
+      await assert.rejects(lake.warehouse.query("SELECT nope FROM events"), QueryError);
+      const capped = await lake.warehouse.query("SELECT * FROM events", { maxRows: 7 });
+      assert.equal(capped.rows.length, 7);
+      assert.equal(capped.truncated, true);
+    } finally {
+      await lake.close();
+    }
+  });
+
+  test("a filter on dt reads only the matching partition", async () => {
+    const lake = await tempLake();
+    try {
+      const connection = await lake.engine.connect();
+      const files = await writeParquet(connection, {
+        lakeRoot: lake.lakeRoot,
+        ...EVENTS,
+        prefix: "part-0",
+        selectSql: syntheticEventsSql(500, "a", 100),
+      });
+      connection.closeSync();
+      await lake.catalog.commit({ table: "events", operation: "load", add: files });
+      const plan = await lake.warehouse.query(
+        "EXPLAIN ANALYZE SELECT count(*) FROM events WHERE dt = DATE '2026-11-02'",
+      );
+      const text = plan.rows.map((row) => row.join("\n")).join("\n");
+      assert.match(text, /Scanning Files: 1\/5/);
+    } finally {
+      await lake.close();
+    }
+  });
+});
