@@ -39,3 +39,12 @@ export interface Bus {
   healthy(): boolean;
   close(): Promise<void>;
 }
+
+export { BusLockedError, busOwnerPid } from "./lock.js";
+export {
+  BusPositionError,
+  type BusStats,
+  type EmbeddedBus,
+  type EmbeddedBusOptions,
+  openEmbeddedBus,
+} from "./log.js";

@@ -16,8 +16,14 @@ import type { ColumnDef } from "../collect/model.js";
 export interface TableDef {
   name: string;
   columns: ColumnDef[];
-  /** The Hive partition column kept in the path (e.g. `dt`), if any. */
-  partitionBy: string | null;
+  /** Partitioning: the Hive path column `dt`, the UTC date of a timestamp column. */
+  partitionBy: Partitioning | null;
+}
+
+export interface Partitioning {
+  column: "dt";
+  /** The timestamp column whose UTC date is the partition value. */
+  fromTimestamp: string;
 }
 
 export interface DataFile {

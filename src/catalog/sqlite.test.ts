@@ -5,7 +5,14 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type Catalog, CommitConflictError, type DataFile, openSqliteCatalog } from "./index.js";
 
-const file = (path: string, rows = 10): DataFile => ({ table: "events", path, partition: "2026-11-25", rows, bytes: 100 });
+const DT = { column: "dt", fromTimestamp: "ts" } as const;
+const file = (path: string, rows = 10): DataFile => ({
+  table: "events",
+  path,
+  partition: "2026-11-25",
+  rows,
+  bytes: 100,
+});
 
 describe("SQLite catalog", () => {
   let dir: string;
@@ -13,7 +20,7 @@ describe("SQLite catalog", () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "sluice-catalog-"));
     catalog = openSqliteCatalog(join(dir, "catalog.db"));
-    await catalog.ensureTable({ name: "events", columns: [{ name: "a", type: "VARCHAR" }], partitionBy: "dt" });
+    await catalog.ensureTable({ name: "events", columns: [{ name: "a", type: "VARCHAR" }], partitionBy: DT });
   });
   after(async () => {
     await catalog.close();
@@ -35,7 +42,7 @@ describe("SQLite catalog", () => {
     );
     assert.equal(await catalog.offset("loader:events"), 42);
     assert.deepEqual(await catalog.tables(), [
-      { name: "events", columns: [{ name: "a", type: "VARCHAR" }], partitionBy: "dt" },
+      { name: "events", columns: [{ name: "a", type: "VARCHAR" }], partitionBy: DT },
     ]);
   });
 

@@ -1,6 +1,13 @@
 import { randomUUID } from "node:crypto";
 import Database from "better-sqlite3";
-import { type Catalog, type Commit, CommitConflictError, type DataFile, type ReadLease, type TableDef } from "./catalog.js";
+import {
+  type Catalog,
+  type Commit,
+  CommitConflictError,
+  type DataFile,
+  type ReadLease,
+  type TableDef,
+} from "./catalog.js";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS tables (
@@ -130,11 +137,23 @@ export function openSqliteCatalog(file: string, options: { readonly?: boolean } 
 
   return {
     async ensureTable(def: TableDef) {
-      statements.upsertTable.run(def.name, JSON.stringify(def.columns), def.partitionBy);
+      statements.upsertTable.run(
+        def.name,
+        JSON.stringify(def.columns),
+        def.partitionBy ? JSON.stringify(def.partitionBy) : null,
+      );
     },
     async tables() {
-      const rows = statements.tables.all() as { name: string; columns: string; partition_by: string | null }[];
-      return rows.map((row) => ({ name: row.name, columns: JSON.parse(row.columns), partitionBy: row.partition_by }));
+      const rows = statements.tables.all() as {
+        name: string;
+        columns: string;
+        partition_by: string | null;
+      }[];
+      return rows.map((row) => ({
+        name: row.name,
+        columns: JSON.parse(row.columns),
+        partitionBy: row.partition_by ? JSON.parse(row.partition_by) : null,
+      }));
     },
     async currentSnapshot() {
       return (statements.current.get() as { id: number }).id;

@@ -34,12 +34,20 @@ function toCsv(result: QueryResult): string {
 function toTable(result: QueryResult): string {
   const headers = result.columns.map((column) => column.name);
   const cells = result.rows.map((row) =>
-    row.map((value) => (value === null || value === undefined ? "NULL" : text(value).replaceAll("\n", "\\n"))),
+    row.map((value) =>
+      value === null || value === undefined ? "NULL" : text(value).replaceAll("\n", "\\n"),
+    ),
   );
-  const numeric = result.columns.map((_, i) => result.rows.every((row) => row[i] === null || typeof row[i] === "number"));
-  const widths = headers.map((header, i) => Math.max(header.length, ...cells.map((row) => row[i]?.length ?? 0)));
+  const numeric = result.columns.map((_, i) =>
+    result.rows.every((row) => row[i] === null || typeof row[i] === "number"),
+  );
+  const widths = headers.map((header, i) =>
+    Math.max(header.length, ...cells.map((row) => row[i]?.length ?? 0)),
+  );
   const line = (values: string[]) =>
-    values.map((value, i) => (numeric[i] ? value.padStart(widths[i] ?? 0) : value.padEnd(widths[i] ?? 0))).join(" │ ");
+    values
+      .map((value, i) => (numeric[i] ? value.padStart(widths[i] ?? 0) : value.padEnd(widths[i] ?? 0)))
+      .join(" │ ");
   const rule = widths.map((width) => "─".repeat(width)).join("─┼─");
   const footer = `(${result.rows.length} row${result.rows.length === 1 ? "" : "s"}${result.truncated ? ", truncated" : ""})`;
   return [line(headers), rule, ...cells.map(line), footer].join("\n");

@@ -65,23 +65,29 @@ const program = new Command()
   .description("Self-hosted real-time analytics: events in, answers out, in seconds.")
   .showHelpAfterError("(run with --help for usage)");
 
-withServerOptions(program.command("serve").description("run the collector, bus, lake loader and query API")).action(
-  async (options: CommonOptions) => {
-    const config = configFrom(options);
-    if (!config.write_key && Object.keys(config.write_keys).length === 0) {
-      console.error("sluice: warning: no write key configured (set SLUICE_WRITE_KEY); collectors will answer 401");
-    }
-    if (!config.admin_token) {
-      console.error("sluice: warning: no admin token configured (set SLUICE_ADMIN_TOKEN); the query API will answer 401");
-    }
-    const server = await serve(config);
-    console.log(`sluice: serving ${config.data_dir} on ${server.url}`);
-    onShutdown(() => server.close());
-  },
-);
+withServerOptions(
+  program.command("serve").description("run the collector, bus, lake loader and query API"),
+).action(async (options: CommonOptions) => {
+  const config = configFrom(options);
+  if (!config.write_key && Object.keys(config.write_keys).length === 0) {
+    console.error(
+      "sluice: warning: no write key configured (set SLUICE_WRITE_KEY); collectors will answer 401",
+    );
+  }
+  if (!config.admin_token) {
+    console.error(
+      "sluice: warning: no admin token configured (set SLUICE_ADMIN_TOKEN); the query API will answer 401",
+    );
+  }
+  const server = await serve(config);
+  console.log(`sluice: serving ${config.data_dir} on ${server.url}`);
+  onShutdown(() => server.close());
+});
 
 withServerOptions(
-  program.command("demo").description("serve plus a demo shop streaming realistic events (what `npm start` runs)"),
+  program
+    .command("demo")
+    .description("serve plus a demo shop streaming realistic events (what `npm start` runs)"),
 )
   .option("--rate <n>", "demo events per minute at peak", Number, 600)
   .option("--backfill-days <n>", "days of history to generate on first start", Number, 14)
@@ -117,7 +123,7 @@ withServerOptions(
 program
   .command("query")
   .description("run SQL over the lake and print the result (works with or without a running server)")
-  .argument("<sql>", "the SQL to run, e.g. \"select event, count(*) from events group by 1\"")
+  .argument("<sql>", 'the SQL to run, e.g. "select event, count(*) from events group by 1"')
   .option("--data-dir <dir>", "where data lives (default ./sluice-data, or SLUICE_DATA_DIR)")
   .option("--config <file>", "configuration file (default <data-dir>/sluice.yaml)")
   .addOption(new Option("--format <format>", "output format").choices(FORMATS).default("table"))
@@ -132,7 +138,8 @@ program
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  const known = error instanceof CliError ||
+  const known =
+    error instanceof CliError ||
     error instanceof ConfigError ||
     error instanceof BusLockedError ||
     error instanceof QueryError;

@@ -2,7 +2,7 @@ import { BusLockedError } from "../bus/index.js";
 import { openSqliteCatalog } from "../catalog/index.js";
 import type { Config } from "../config/index.js";
 import { openStorage } from "../server/index.js";
-import { createEngine, type QueryResult, QueryError, Warehouse } from "../warehouse/index.js";
+import { createEngine, QueryError, type QueryResult, Warehouse } from "../warehouse/index.js";
 
 /**
  * `sluice query`. With a server running, read the lake through the catalog
@@ -10,7 +10,11 @@ import { createEngine, type QueryResult, QueryError, Warehouse } from "../wareho
  * holds (events acknowledged just before a crash), so every acknowledged
  * event is queryable either way.
  */
-export async function runQuery(config: Config, sql: string, options: { serverRunning: boolean }): Promise<QueryResult> {
+export async function runQuery(
+  config: Config,
+  sql: string,
+  options: { serverRunning: boolean },
+): Promise<QueryResult> {
   if (!options.serverRunning) {
     try {
       const storage = await openStorage(config);

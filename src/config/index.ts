@@ -120,7 +120,8 @@ function coerce(key: string, value: unknown, where: string): unknown {
   const expected = DEFAULTS[key as keyof Config];
   if (typeof expected === "number") {
     const number = typeof value === "number" ? value : Number(String(value).trim());
-    if (!Number.isFinite(number) || number < 0) throw new ConfigError(`${where} must be a non-negative number`);
+    if (!Number.isFinite(number) || number < 0)
+      throw new ConfigError(`${where} must be a non-negative number`);
     return number;
   }
   if (typeof expected === "boolean") {

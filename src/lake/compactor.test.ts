@@ -11,7 +11,7 @@ async function loadSmallFiles(lake: Awaited<ReturnType<typeof tempLake>>, files:
   for (let n = 0; n < files; n++) {
     const written = await writeParquet(connection, {
       lakeRoot: lake.lakeRoot,
-      ...EVENTS,
+      table: EVENTS,
       prefix: `part-${n}`,
       selectSql: syntheticEventsSql(rowsEach, `f${n}-`),
     });
@@ -65,7 +65,8 @@ describe("compaction", () => {
       for (const file of lease.files("events")) assert.ok(existsSync(join(lake.lakeRoot, file.path)));
       await lease.release();
       await compactor.deleteGarbage();
-      for (const file of lease.files("events")) assert.equal(existsSync(join(lake.lakeRoot, file.path)), false);
+      for (const file of lease.files("events"))
+        assert.equal(existsSync(join(lake.lakeRoot, file.path)), false);
     } finally {
       await lake.close();
     }
@@ -78,7 +79,7 @@ describe("compaction", () => {
       const connection = await lake.engine.connect();
       const orphans = await writeParquet(connection, {
         lakeRoot: lake.lakeRoot,
-        ...EVENTS,
+        table: EVENTS,
         prefix: "part-crashed",
         selectSql: syntheticEventsSql(10, "x"),
       });

@@ -3,13 +3,13 @@ import { join, relative } from "node:path";
 import type { DuckDBInstance } from "@duckdb/node-api";
 import { type Catalog, CommitConflictError, type DataFile, type TableDef } from "../catalog/index.js";
 import { sqlString } from "../warehouse/index.js";
-import { type PartitionSpec, writeParquet } from "./writer.js";
+import { writeParquet } from "./writer.js";
 
 export interface CompactorOptions {
   catalog: Catalog;
   engine: DuckDBInstance;
   lakeRoot: string;
-  tables: { table: TableDef; partition: PartitionSpec }[];
+  tables: TableDef[];
   /** Files at least this big are left alone. */
   targetBytes?: number;
   /** A size tier is merged once it holds this many files. */
@@ -55,10 +55,10 @@ export class Compactor {
   /** One pass over every table: merge what is due, then delete what is garbage. */
   async runOnce(options: { force?: boolean } = {}): Promise<CompactionResult> {
     const result: CompactionResult = { merged: 0, written: 0, deleted: 0 };
-    for (const { table, partition } of this.#options.tables) {
+    for (const table of this.#options.tables) {
       const files = await this.#options.catalog.liveFiles(table.name);
       for (const group of this.#groupsToMerge(files, options.force ?? false)) {
-        if (await this.#merge(table, partition, group)) {
+        if (await this.#merge(table, group)) {
           result.merged += group.length;
           result.written += 1;
         }
@@ -83,7 +83,7 @@ export class Compactor {
    */
   async sweepOrphans(): Promise<number> {
     let removed = 0;
-    for (const { table } of this.#options.tables) {
+    for (const table of this.#options.tables) {
       const listed = new Set(await this.#options.catalog.listedPaths(table.name));
       for (const path of await listParquet(join(this.#options.lakeRoot, table.name))) {
         if (listed.has(relative(this.#options.lakeRoot, path))) continue;
@@ -142,7 +142,8 @@ export class Compactor {
     const now = Date.now();
     for (const [partition, small] of byPartition) {
       if (small.length < 2) continue;
-      const cold = force || (partition !== "" && now - Date.parse(`${partition}T00:00:00Z`) > 86_400_000 + coldAfterMs);
+      const cold =
+        force || (partition !== "" && now - Date.parse(`${partition}T00:00:00Z`) > 86_400_000 + coldAfterMs);
       if (cold) {
         groups.push(...packBySize(small, targetBytes));
         continue;
@@ -155,12 +156,13 @@ export class Compactor {
         list.push(file);
         tiers.set(tier, list);
       }
-      for (const tier of tiers.values()) if (tier.length >= minFiles) groups.push(...packBySize(tier, targetBytes));
+      for (const tier of tiers.values())
+        if (tier.length >= minFiles) groups.push(...packBySize(tier, targetBytes));
     }
     return groups.filter((group) => group.length >= 2);
   }
 
-  async #merge(table: TableDef, partition: PartitionSpec, group: DataFile[]): Promise<boolean> {
+  async #merge(table: TableDef, group: DataFile[]): Promise<boolean> {
     const { catalog, engine, lakeRoot } = this.#options;
     const paths = group.map((file) => sqlString(join(lakeRoot, file.path))).join(", ");
     const connection = await engine.connect();
@@ -169,7 +171,6 @@ export class Compactor {
       written = await writeParquet(connection, {
         lakeRoot,
         table,
-        partition,
         prefix: "compact",
         selectSql: `SELECT * FROM read_parquet([${paths}], hive_partitioning = false)`,
       });

@@ -4,7 +4,7 @@ import type { DuckDBInstance } from "@duckdb/node-api";
 import type { Topic } from "../bus/index.js";
 import type { Catalog, TableDef } from "../catalog/index.js";
 import { sqlString } from "../warehouse/index.js";
-import { type PartitionSpec, writeParquet } from "./writer.js";
+import { writeParquet } from "./writer.js";
 
 export interface LoaderOptions {
   topic: Topic;
@@ -12,7 +12,6 @@ export interface LoaderOptions {
   engine: DuckDBInstance;
   lakeRoot: string;
   table: TableDef;
-  partition: PartitionSpec;
   /** How often to look for new records when idle. */
   flushIntervalMs?: number;
   /** Upper bound of one micro-batch. */
@@ -124,7 +123,7 @@ export class Loader {
   }
 
   async #loadBatch(): Promise<number> {
-    const { topic, catalog, engine, lakeRoot, table, partition, maxBatchBytes } = this.#options;
+    const { topic, catalog, engine, lakeRoot, table, maxBatchBytes } = this.#options;
     const chunks: Buffer[] = [];
     let size = 0;
     let count = 0;
@@ -148,7 +147,6 @@ export class Loader {
       const files = await writeParquet(connection, {
         lakeRoot,
         table,
-        partition,
         prefix: `part-${String(start).padStart(16, "0")}`,
         selectSql: `SELECT * FROM read_json(${sqlString(staging)}, format = 'newline_delimited', columns = {${columns.join(", ")}}, maximum_object_size = 67108864)`,
       });
@@ -171,4 +169,3 @@ export class Loader {
     return count;
   }
 }
-

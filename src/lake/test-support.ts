@@ -5,11 +5,11 @@ import type { DuckDBInstance } from "@duckdb/node-api";
 import { type Catalog, openSqliteCatalog, type TableDef } from "../catalog/index.js";
 import { EVENT_COLUMNS } from "../collect/model.js";
 import { createEngine, Warehouse } from "../warehouse/index.js";
-import type { PartitionSpec } from "./writer.js";
 
-export const EVENTS: { table: TableDef; partition: PartitionSpec } = {
-  table: { name: "events", columns: [...EVENT_COLUMNS], partitionBy: "dt" },
-  partition: { column: "dt", fromTimestamp: "ts" },
+export const EVENTS: TableDef = {
+  name: "events",
+  columns: [...EVENT_COLUMNS],
+  partitionBy: { column: "dt", fromTimestamp: "ts" },
 };
 
 /** A throwaway lake: temp dir, catalog, engine and warehouse over them. */
@@ -24,7 +24,7 @@ export async function tempLake(): Promise<{
   const dir = await mkdtemp(join(tmpdir(), "sluice-lake-"));
   const lakeRoot = join(dir, "lake");
   const catalog = openSqliteCatalog(join(dir, "catalog.db"));
-  await catalog.ensureTable(EVENTS.table);
+  await catalog.ensureTable(EVENTS);
   const engine = await createEngine({ threads: 2 });
   const warehouse = new Warehouse({ catalog, engine, lakeRoot });
   return {

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import { renderHomePage } from "../web/index.js";
 import { QueryError } from "../warehouse/index.js";
+import { renderHomePage } from "../web/index.js";
 import type { Sluice } from "./runtime.js";
 
 const SEGMENT_PATHS = ["batch", "track", "page", "screen", "identify", "group", "alias"];
@@ -24,7 +24,8 @@ export function buildApp(sluice: Sluice): FastifyInstance {
   app.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
 
   app.setErrorHandler((error: { statusCode?: number; message: string }, _request, reply) => {
-    const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
+    const status =
+      error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
     reply.code(status).send({ error: status === 500 ? "internal error" : error.message });
   });
   app.setNotFoundHandler((request, reply) => {
@@ -116,7 +117,9 @@ async function liveStats(sluice: Sluice): Promise<unknown> {
       FROM events
       WHERE dt >= current_date - 1 AND ts >= now() - INTERVAL 60 MINUTE AND ts <= now() + INTERVAL 1 MINUTE
       GROUP BY 1 ORDER BY 1`),
-    warehouse.query("SELECT event, count(*) AS count FROM events WHERE event IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 10"),
+    warehouse.query(
+      "SELECT event, count(*) AS count FROM events WHERE event IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 10",
+    ),
   ]);
   const [total, rejected, lastMinute] = (totals.rows[0] ?? [0, 0, 0]) as [number, number, number];
   return {

@@ -79,7 +79,14 @@ describe("durability", () => {
 
     // The CLI, with no server running, first loads what the bus still holds.
     const offline = await runCli(
-      ["query", "SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM events", "--data-dir", dataDir, "--format", "json"],
+      [
+        "query",
+        "SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM events",
+        "--data-dir",
+        dataDir,
+        "--format",
+        "json",
+      ],
       ENV,
     );
     assert.equal(offline.code, 0, offline.stderr);

@@ -6,18 +6,16 @@ import { type Catalog, openSqliteCatalog, type TableDef } from "../catalog/index
 import { Collector, Deduper } from "../collect/index.js";
 import { EVENT_COLUMNS, REJECTED_COLUMNS } from "../collect/model.js";
 import { type Config, writeKeys } from "../config/index.js";
-import { Compactor, Loader, type PartitionSpec } from "../lake/index.js";
+import { Compactor, Loader } from "../lake/index.js";
 import { createEngine, Warehouse } from "../warehouse/index.js";
 
 /** The lake tables fed from the bus: topic name = table name. */
-export const LAKE_TABLES: { table: TableDef; partition: PartitionSpec }[] = [
+export const LAKE_TABLES: TableDef[] = [
+  { name: "events", columns: [...EVENT_COLUMNS], partitionBy: { column: "dt", fromTimestamp: "ts" } },
   {
-    table: { name: "events", columns: [...EVENT_COLUMNS], partitionBy: "dt" },
-    partition: { column: "dt", fromTimestamp: "ts" },
-  },
-  {
-    table: { name: "events_rejected", columns: [...REJECTED_COLUMNS], partitionBy: "dt" },
-    partition: { column: "dt", fromTimestamp: "received_at" },
+    name: "events_rejected",
+    columns: [...REJECTED_COLUMNS],
+    partitionBy: { column: "dt", fromTimestamp: "received_at" },
   },
 ];
 
@@ -75,14 +73,13 @@ export async function openStorage(config: Config): Promise<Storage> {
     memoryLimit: config.duckdb_memory_limit || undefined,
   });
   const loaders: Loader[] = [];
-  for (const { table, partition } of LAKE_TABLES) {
+  for (const table of LAKE_TABLES) {
     const loader = new Loader({
       topic: await bus.topic(table.name),
       catalog,
       engine,
       lakeRoot,
       table,
-      partition,
       flushIntervalMs: config.flush_interval_ms,
     });
     await loader.init();
@@ -151,7 +148,18 @@ export async function startSluice(config: Config): Promise<Sluice> {
       loader: { ok: loaderOk, tables },
     };
   };
-  return { config, bus, catalog, engine, warehouse, collector, loaders, compactor, health, close: storage.close };
+  return {
+    config,
+    bus,
+    catalog,
+    engine,
+    warehouse,
+    collector,
+    loaders,
+    compactor,
+    health,
+    close: storage.close,
+  };
 }
 
 /** Rebuilds the dedupe window from the lake: the bus was fully loaded at start-up. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { gzipSync } from "node:zlib";
 import { after, before, describe, test } from "node:test";
+import { gzipSync } from "node:zlib";
 import { ADMIN_TOKEN, basicAuth, bearer, eventually, query, startTestServer } from "./test-support.js";
 
 type Server = Awaited<ReturnType<typeof startTestServer>>;
@@ -18,7 +18,11 @@ async function post(server: Server, path: string, body: unknown, headers: Record
   const response = await fetch(`${server.url}${path}`, {
     method: "POST",
     headers: { authorization: basicAuth(), "content-type": "application/json", ...headers },
-    body: Buffer.isBuffer(body) ? new Uint8Array(body) : typeof body === "string" ? body : JSON.stringify(body),
+    body: Buffer.isBuffer(body)
+      ? new Uint8Array(body)
+      : typeof body === "string"
+        ? body
+        : JSON.stringify(body),
   });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
@@ -48,7 +52,11 @@ describe("server end to end", () => {
   test("an acknowledged track event becomes a queryable row with the canonical columns", async () => {
     const sentAt = new Date(Date.now() + 60_000).toISOString(); // client clock one minute fast
     const timestamp = new Date(Date.now() + 50_000).toISOString(); // event 10 s before sending
-    const ack = await post(server, "/v1/track", track("e2e-1", { sentAt, timestamp, context: { ip: "203.0.113.77" } }));
+    const ack = await post(
+      server,
+      "/v1/track",
+      track("e2e-1", { sentAt, timestamp, context: { ip: "203.0.113.77" } }),
+    );
     assert.equal(ack.status, 200);
     await eventually(async () => (await count(server, "event_id = 'e2e-1'")) === 1);
     const result = await query(
@@ -56,16 +64,14 @@ describe("server end to end", () => {
       "SELECT event_type, event, user_id, source, ip, properties->>'currency', epoch_ms(received_at) - epoch_ms(ts), dt = CAST(ts AS DATE) FROM events WHERE event_id = 'e2e-1'",
     );
     const [type, event, user, source, ip, currency, skewMs, dtMatches] = result.rows[0] as unknown[];
-    assert.deepEqual([type, event, user, source, ip, currency, dtMatches], [
-      "track",
-      "Order Completed",
-      "user-1",
-      "default",
-      "203.0.113.0",
-      "EUR",
-      true,
-    ]);
-    assert.ok(Math.abs(Number(skewMs) - 10_000) < 50, `clock skew corrected: ts is 10 s before received_at (${skewMs})`);
+    assert.deepEqual(
+      [type, event, user, source, ip, currency, dtMatches],
+      ["track", "Order Completed", "user-1", "default", "203.0.113.0", "EUR", true],
+    );
+    assert.ok(
+      Math.abs(Number(skewMs) - 10_000) < 50,
+      `clock skew corrected: ts is 10 s before received_at (${skewMs})`,
+    );
   });
 
   test("gzip bodies are accepted; a resent messageId is acknowledged and stored once", async () => {
@@ -81,13 +87,20 @@ describe("server end to end", () => {
 
   test("a batch with invalid events accepts the valid ones and quarantines the rest with reasons", async () => {
     const ack = await post(server, "/v1/batch", {
-      batch: [track("mixed-ok"), { type: "track", userId: "u", messageId: "mixed-bad" }, { type: "track", event: "x" }],
+      batch: [
+        track("mixed-ok"),
+        { type: "track", userId: "u", messageId: "mixed-bad" },
+        { type: "track", event: "x" },
+      ],
     });
     assert.equal(ack.status, 200);
     assert.equal(ack.body.accepted, 1);
     assert.equal(ack.body.rejected, 2);
     await eventually(async () => {
-      const rejected = await query(server.url, "SELECT reason, payload FROM events_rejected WHERE payload LIKE '%mixed-bad%'");
+      const rejected = await query(
+        server.url,
+        "SELECT reason, payload FROM events_rejected WHERE payload LIKE '%mixed-bad%'",
+      );
       return rejected.rows.length === 1 && /event/.test(String(rejected.rows[0]?.[0]));
     });
     assert.equal(await count(server, "event_id = 'mixed-ok'"), 1);
@@ -97,20 +110,28 @@ describe("server end to end", () => {
     const invalidJson = await post(server, "/v1/track", "{not json");
     assert.equal(invalidJson.status, 400);
     assert.match(String(invalidJson.body.error), /JSON/i);
-    const noKey = await fetch(`${server.url}/v1/track`, { method: "POST", body: JSON.stringify(track("nokey")) });
+    const noKey = await fetch(`${server.url}/v1/track`, {
+      method: "POST",
+      body: JSON.stringify(track("nokey")),
+    });
     assert.equal(noKey.status, 401);
     const wrongKey = await post(server, "/v1/track", track("wrong"), { authorization: basicAuth("nope") });
     assert.equal(wrongKey.status, 401);
     const huge = await post(server, "/v1/track", track("huge", { properties: { blob: "x".repeat(40_000) } }));
     assert.equal(huge.status >= 400 && huge.status < 500, true);
-    const garbageGzip = await post(server, "/v1/batch", Buffer.from("not gzip at all"), { "content-encoding": "gzip" });
+    const garbageGzip = await post(server, "/v1/batch", Buffer.from("not gzip at all"), {
+      "content-encoding": "gzip",
+    });
     assert.equal(garbageGzip.status, 400);
     const health = await fetch(`${server.url}/healthz`);
     assert.equal(health.status, 200);
   });
 
   test("POST /v1/query needs the admin token and answers SQL errors with 400 and DuckDB's message", async () => {
-    const noToken = await fetch(`${server.url}/v1/query`, { method: "POST", body: JSON.stringify({ sql: "select 1" }) });
+    const noToken = await fetch(`${server.url}/v1/query`, {
+      method: "POST",
+      body: JSON.stringify({ sql: "select 1" }),
+    });
     assert.equal(noToken.status, 401);
     const wrongToken = await fetch(`${server.url}/v1/query`, {
       method: "POST",

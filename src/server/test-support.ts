@@ -31,7 +31,9 @@ export function testConfig(dataDir: string, overrides: Partial<Config> = {}): Co
 }
 
 /** A real server on a free loopback port over a fresh data dir; `close` removes the dir too. */
-export async function startTestServer(overrides: Partial<Config> = {}): Promise<RunningServer & { dataDir: string }> {
+export async function startTestServer(
+  overrides: Partial<Config> = {},
+): Promise<RunningServer & { dataDir: string }> {
   const dataDir = await tempDataDir();
   const server = await serve(testConfig(dataDir, overrides));
   return {
@@ -45,7 +47,10 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
 }
 
 /** POST /v1/query over HTTP, returning the parsed body; throws on a non-200. */
-export async function query(baseUrl: string, sql: string): Promise<{ columns: unknown[]; rows: unknown[][] }> {
+export async function query(
+  baseUrl: string,
+  sql: string,
+): Promise<{ columns: unknown[]; rows: unknown[][] }> {
   const response = await fetch(`${baseUrl}/v1/query`, {
     method: "POST",
     headers: { authorization: bearer(), "content-type": "application/json" },

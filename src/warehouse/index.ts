@@ -1,2 +1,2 @@
 export { createEngine, type EngineOptions, sqlIdent, sqlString } from "./engine.js";
-export { type QueryResult, QueryError, Warehouse, type WarehouseOptions } from "./warehouse.js";
+export { QueryError, type QueryResult, Warehouse, type WarehouseOptions } from "./warehouse.js";

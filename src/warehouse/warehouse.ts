@@ -61,25 +61,42 @@ export class Warehouse {
 
   async #defineTables(connection: DuckDBConnection, lease: ReadLease): Promise<void> {
     const statements = (await this.#options.catalog.tables()).map(
-      (table) => `CREATE OR REPLACE TEMP VIEW ${sqlIdent(table.name)} AS ${this.tableSql(table, lease.files(table.name))}`,
+      (table) =>
+        `CREATE OR REPLACE TEMP VIEW ${sqlIdent(table.name)} AS ${this.tableSql(table, lease.files(table.name))}`,
     );
     if (statements.length > 0) await connection.run(statements.join(";\n"));
   }
 
-  /** The SELECT that reads a table's files: the canonical columns, then the partition column. */
+  /**
+   * The SELECT that reads a table's files: its columns, then the partition column.
+   * A partitioned table is a UNION ALL of one scan per partition, each bounded by
+   * its day on the partition timestamp: the optimizer drops the branches a filter
+   * on `ts` excludes (DuckDB cannot infer `dt` from `ts` by itself), and a filter
+   * on `dt` prunes files through the Hive path.
+   */
   tableSql(table: TableDef, files: DataFile[]): string {
     const columns = table.columns.map((column) => sqlIdent(column.name));
-    const partition = table.partitionBy ? [sqlIdent(table.partitionBy)] : [];
+    const partition = table.partitionBy;
     if (files.length === 0) {
       const nulls = table.columns.map((column) => `CAST(NULL AS ${column.type}) AS ${sqlIdent(column.name)}`);
-      if (table.partitionBy) nulls.push(`CAST(NULL AS DATE) AS ${sqlIdent(table.partitionBy)}`);
+      if (partition) nulls.push(`CAST(NULL AS DATE) AS ${sqlIdent(partition.column)}`);
       return `SELECT ${nulls.join(", ")} WHERE false`;
     }
-    const paths = files.map((file) => sqlString(join(this.#options.lakeRoot, file.path))).join(", ");
-    const hive = table.partitionBy
-      ? `, hive_partitioning = true, hive_types = {${sqlString(table.partitionBy)}: 'DATE'}`
-      : ", hive_partitioning = false";
-    return `SELECT ${[...columns, ...partition].join(", ")} FROM read_parquet([${paths}]${hive})`;
+    const list = (group: DataFile[]) =>
+      `[${group.map((file) => sqlString(join(this.#options.lakeRoot, file.path))).join(", ")}]`;
+    if (!partition) return `SELECT ${columns.join(", ")} FROM read_parquet(${list(files)})`;
+
+    const byPartition = new Map<string, DataFile[]>();
+    for (const file of files)
+      byPartition.set(file.partition, [...(byPartition.get(file.partition) ?? []), file]);
+    const select = [...columns, sqlIdent(partition.column)].join(", ");
+    const ts = sqlIdent(partition.fromTimestamp);
+    return [...byPartition]
+      .map(([day, group]) => {
+        const start = `TIMESTAMPTZ ${sqlString(`${day} 00:00:00+00`)}`;
+        return `SELECT ${select} FROM read_parquet(${list(group)}, hive_partitioning = true, hive_types = {${sqlString(partition.column)}: 'DATE'}) WHERE ${ts} >= ${start} AND ${ts} < ${start} + INTERVAL 1 DAY`;
+      })
+      .join("\nUNION ALL\n");
   }
 }
 
