@@ -59,7 +59,6 @@ export class Loader {
   async init(): Promise<void> {
     await this.#options.catalog.ensureTable(this.#options.table);
     this.#position = (await this.#options.catalog.offset(this.#consumer)) ?? this.#options.topic.start();
-    await mkdir(this.#stagingDir, { recursive: true });
   }
 
   /** Loads everything durable on the bus now; returns the number of records loaded. */
@@ -140,6 +139,7 @@ export class Loader {
 
     const start = this.#position;
     const staging = join(this.#stagingDir, `${table.name}-${start}.ndjson`);
+    await mkdir(this.#stagingDir, { recursive: true });
     await writeFile(staging, Buffer.concat(chunks, size));
     const connection = await engine.connect();
     try {
