@@ -2,7 +2,7 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { DuckDBInstance } from "@duckdb/node-api";
 import type { Topic } from "../bus/index.js";
-import type { Catalog, TableDef } from "../catalog/index.js";
+import type { Catalog, DataFile, TableDef } from "../catalog/index.js";
 import { sqlString } from "../warehouse/index.js";
 import { writeParquet } from "./writer.js";
 
@@ -142,9 +142,10 @@ export class Loader {
     await mkdir(this.#stagingDir, { recursive: true });
     await writeFile(staging, Buffer.concat(chunks, size));
     const connection = await engine.connect();
+    let files: DataFile[] = [];
     try {
       const columns = table.columns.map((column) => `${sqlString(column.name)}: ${sqlString(column.type)}`);
-      const files = await writeParquet(connection, {
+      files = await writeParquet(connection, {
         lakeRoot,
         table,
         prefix: `part-${String(start).padStart(16, "0")}`,
@@ -158,6 +159,10 @@ export class Loader {
         add: files,
         offset: { consumer: this.#consumer, position: next },
       });
+    } catch (error) {
+      // Nothing was committed: drop this attempt's files; the batch is redone from the same position.
+      for (const file of files) await rm(join(lakeRoot, file.path), { force: true });
+      throw error;
     } finally {
       connection.closeSync();
       await rm(staging, { force: true });
