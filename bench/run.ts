@@ -1,0 +1,90 @@
+/**
+ * `npm run bench -- <name> [flags]`: runs one benchmark (or `all`) and prints
+ * its figures as Markdown for BENCHMARKS.md. Exit code 1 on bad usage or when
+ * a benchmark finds wrong results (lost events, differing answers); a goal
+ * that is merely missed is reported as MISS with exit code 0.
+ */
+import { freshnessParams, runFreshness } from "./freshness.js";
+import { ingestParams, runIngest } from "./ingest.js";
+import { runCleanups } from "./lib/cleanup.js";
+import { describeParams, type ParamSpecs, parseParams, UsageError } from "./lib/params.js";
+import { queryParams, runQuery } from "./query.js";
+
+interface Benchmark {
+  summary: string;
+  params: ParamSpecs;
+  // biome-ignore lint/suspicious/noExplicitAny: each benchmark takes its own typed parameters.
+  run(params: any): Promise<void>;
+}
+
+const BENCHMARKS: Record<string, Benchmark> = {
+  ingest: {
+    summary:
+      "durable ingest: 100-event batches and 1-event requests; every acknowledged event checked in the lake",
+    params: ingestParams,
+    run: runIngest,
+  },
+  freshness: {
+    summary: "time from acknowledgement to visible in a query",
+    params: freshnessParams,
+    run: runFreshness,
+  },
+  query: {
+    summary: "ten analytic queries through /v1/query vs. DuckDB directly on the same Parquet",
+    params: queryParams,
+    run: runQuery,
+  },
+};
+
+function usage(): string {
+  const sections = Object.entries(BENCHMARKS).map(
+    ([name, benchmark]) => `  ${name}: ${benchmark.summary}\n${describeParams(benchmark.params)}`,
+  );
+  return [
+    "usage: npm run bench -- <name> [flags]",
+    "",
+    "benchmarks:",
+    ...sections,
+    "  all: every benchmark above, in turn (flags of each apply)",
+    "",
+  ].join("\n");
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...flags] = argv;
+  if (name === "--help" || name === "-h" || name === "help") {
+    console.log(usage());
+    return 0;
+  }
+  const selected =
+    name === "all" ? Object.keys(BENCHMARKS) : name !== undefined && name in BENCHMARKS ? [name] : null;
+  if (!selected) {
+    console.error(name === undefined ? "bench: which benchmark?" : `bench: unknown benchmark "${name}"`);
+    console.error(usage());
+    return 1;
+  }
+  // Parse every selected benchmark's flags first, so a typo fails before minutes of work.
+  const allSpecs = Object.assign({}, ...selected.map((key) => BENCHMARKS[key]?.params)) as ParamSpecs;
+  const values = parseParams(allSpecs, flags);
+  for (const key of selected) {
+    const benchmark = BENCHMARKS[key] as Benchmark;
+    const own = Object.fromEntries(Object.keys(benchmark.params).map((param) => [param, values[param]]));
+    await benchmark.run(own);
+  }
+  return 0;
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (error) {
+  if (error instanceof UsageError) {
+    console.error(`bench: ${error.message}\n\n${usage()}`);
+  } else {
+    console.error(
+      `\nbench: FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    );
+  }
+  process.exitCode = 1;
+} finally {
+  await runCleanups();
+}
