@@ -44,7 +44,7 @@ export class Warehouse {
     const connection = await this.#options.engine.connect();
     const timer = setTimeout(() => connection.interrupt(), this.#options.timeoutMs);
     try {
-      await this.#defineTables(connection, lease);
+      await this.#defineTables(connection, lease, sql);
       let reader: DuckDBResultReader;
       try {
         reader = await connection.streamAndReadUntil(sql, maxRows + 1);
@@ -59,22 +59,32 @@ export class Warehouse {
     }
   }
 
-  async #defineTables(connection: DuckDBConnection, lease: ReadLease): Promise<void> {
-    const statements = (await this.#options.catalog.tables()).map(
-      (table) =>
-        `CREATE OR REPLACE TEMP VIEW ${sqlIdent(table.name)} AS ${this.tableSql(table, lease.files(table.name))}`,
-    );
+  async #defineTables(connection: DuckDBConnection, lease: ReadLease, sql: string): Promise<void> {
+    // Only tables the query names need a view; binding one reads its files' schema.
+    const named = (await this.#options.catalog.tables()).filter((table) => mentions(sql, table.name));
+    const filtered = named.some((table) => table.partitionBy)
+      ? await constantFilterColumns(connection, sql)
+      : new Set<string>();
+    const statements = named.map((table) => {
+      const column = table.partitionBy?.fromTimestamp;
+      const pruneByTimestamp =
+        column !== undefined && (filtered.has(column) || (filtered.has("*") && mentions(sql, column)));
+      const select = this.tableSql(table, lease.files(table.name), { pruneByTimestamp });
+      return `CREATE OR REPLACE TEMP VIEW ${sqlIdent(table.name)} AS ${select}`;
+    });
     if (statements.length > 0) await connection.run(statements.join(";\n"));
   }
 
   /**
    * The SELECT that reads a table's files: its columns, then the partition column.
-   * A partitioned table is a UNION ALL of one scan per partition, each bounded by
-   * its day on the partition timestamp: the optimizer drops the branches a filter
-   * on `ts` excludes (DuckDB cannot infer `dt` from `ts` by itself), and a filter
-   * on `dt` prunes files through the Hive path.
+   * A filter on `dt` prunes files through the Hive path. DuckDB cannot infer `dt`
+   * from a filter on `ts`, so with `pruneByTimestamp` a partitioned table becomes a
+   * UNION ALL of one scan per day, each bounded to its day on the timestamp: the
+   * optimizer then drops the days a `ts` filter excludes. That form costs a bind
+   * per day and a range check on every row, so it is used only when the query
+   * compares the timestamp column with a constant; otherwise one scan reads every file.
    */
-  tableSql(table: TableDef, files: DataFile[]): string {
+  tableSql(table: TableDef, files: DataFile[], options: { pruneByTimestamp?: boolean } = {}): string {
     const columns = table.columns.map((column) => sqlIdent(column.name));
     const partition = table.partitionBy;
     if (files.length === 0) {
@@ -85,19 +95,71 @@ export class Warehouse {
     const list = (group: DataFile[]) =>
       `[${group.map((file) => sqlString(join(this.#options.lakeRoot, file.path))).join(", ")}]`;
     if (!partition) return `SELECT ${columns.join(", ")} FROM read_parquet(${list(files)})`;
+    const hive = `hive_partitioning = true, hive_types = {${sqlString(partition.column)}: 'DATE'}`;
+    const select = [...columns, sqlIdent(partition.column)].join(", ");
+    if (!options.pruneByTimestamp) return `SELECT ${select} FROM read_parquet(${list(files)}, ${hive})`;
 
     const byPartition = new Map<string, DataFile[]>();
     for (const file of files)
       byPartition.set(file.partition, [...(byPartition.get(file.partition) ?? []), file]);
-    const select = [...columns, sqlIdent(partition.column)].join(", ");
     const ts = sqlIdent(partition.fromTimestamp);
     return [...byPartition]
       .map(([day, group]) => {
         const start = `TIMESTAMPTZ ${sqlString(`${day} 00:00:00+00`)}`;
-        return `SELECT ${select} FROM read_parquet(${list(group)}, hive_partitioning = true, hive_types = {${sqlString(partition.column)}: 'DATE'}) WHERE ${ts} >= ${start} AND ${ts} < ${start} + INTERVAL 1 DAY`;
+        return `SELECT ${select} FROM read_parquet(${list(group)}, ${hive}) WHERE ${ts} >= ${start} AND ${ts} < ${start} + INTERVAL 1 DAY`;
       })
       .join("\nUNION ALL\n");
   }
+}
+
+/** Whether `sql` contains `name` as a word (case-insensitive); a false positive only costs speed. */
+function mentions(sql: string, name: string | undefined): boolean {
+  if (!name) return false;
+  return new RegExp(`(^|[^A-Za-z0-9_$])${name}($|[^A-Za-z0-9_$])`, "i").test(sql);
+}
+
+/**
+ * The columns the query compares with constants (`ts >= now() - INTERVAL 1 HOUR`,
+ * `ts BETWEEN a AND b`), found in DuckDB's own parse tree. When the statement
+ * cannot be serialised (not a SELECT), answers "*": any column might be filtered.
+ */
+async function constantFilterColumns(connection: DuckDBConnection, sql: string): Promise<Set<string>> {
+  const select = sql.replace(/^\s*EXPLAIN(\s+ANALY[SZ]E)?\s+/i, "");
+  const reader = await connection.runAndReadAll("SELECT json_serialize_sql($1::VARCHAR)", [select]);
+  const tree = JSON.parse(String(reader.getRowsJson()[0]?.[0])) as { error: boolean };
+  const columns = new Set<string>();
+  if (tree.error) return new Set(["*"]);
+  const columnOf = (node: unknown): string | null => {
+    const ref = node as { class?: string; column_names?: string[] };
+    return ref?.class === "COLUMN_REF" ? (ref.column_names?.at(-1)?.toLowerCase() ?? null) : null;
+  };
+  const hasColumn = (node: unknown): boolean =>
+    typeof node === "object" &&
+    node !== null &&
+    ((node as { class?: string }).class === "COLUMN_REF" || Object.values(node).some(hasColumn));
+  const visit = (node: unknown): void => {
+    if (typeof node !== "object" || node === null) return;
+    const expression = node as {
+      class?: string;
+      left?: unknown;
+      right?: unknown;
+      input?: unknown;
+      lower?: unknown;
+      upper?: unknown;
+    };
+    if (expression.class === "COMPARISON") {
+      const left = columnOf(expression.left);
+      const right = columnOf(expression.right);
+      if (left && !hasColumn(expression.right)) columns.add(left);
+      if (right && !hasColumn(expression.left)) columns.add(right);
+    } else if (expression.class === "BETWEEN") {
+      const input = columnOf(expression.input);
+      if (input && !hasColumn(expression.lower) && !hasColumn(expression.upper)) columns.add(input);
+    }
+    for (const child of Object.values(node)) visit(child);
+  };
+  visit(tree);
+  return columns;
 }
 
 function toResult(reader: DuckDBResultReader, maxRows: number): QueryResult {
