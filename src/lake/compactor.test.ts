@@ -3,21 +3,13 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { Compactor } from "./compactor.js";
-import { EVENTS, syntheticEventsSql, tempLake } from "./test-support.js";
+import { EVENTS, loadSynthetic, syntheticEventsSql, tempLake } from "./test-support.js";
 import { writeParquet } from "./writer.js";
 
 async function loadSmallFiles(lake: Awaited<ReturnType<typeof tempLake>>, files: number, rowsEach: number) {
-  const connection = await lake.engine.connect();
   for (let n = 0; n < files; n++) {
-    const written = await writeParquet(connection, {
-      lakeRoot: lake.lakeRoot,
-      table: EVENTS,
-      prefix: `part-${n}`,
-      selectSql: syntheticEventsSql(rowsEach, `f${n}-`),
-    });
-    await lake.catalog.commit({ table: "events", operation: "load", add: written });
+    await loadSynthetic(lake, { count: rowsEach, prefix: `f${n}-`, filePrefix: `part-${n}` });
   }
-  connection.closeSync();
 }
 
 describe("compaction", () => {

@@ -2,9 +2,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DuckDBInstance } from "@duckdb/node-api";
-import { type Catalog, openSqliteCatalog, type TableDef } from "../catalog/index.js";
+import { type Catalog, type DataFile, openSqliteCatalog, type TableDef } from "../catalog/index.js";
 import { EVENT_COLUMNS } from "../collect/model.js";
 import { createEngine, Warehouse } from "../warehouse/index.js";
+import { writeParquet } from "./writer.js";
 
 export const EVENTS: TableDef = {
   name: "events",
@@ -39,6 +40,26 @@ export async function tempLake(): Promise<{
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Writes synthetic events (see `syntheticEventsSql`) as one load and commits them; returns the files. */
+export async function loadSynthetic(
+  lake: { lakeRoot: string; catalog: Catalog; engine: DuckDBInstance },
+  options: { count: number; prefix: string; perDay?: number; filePrefix?: string },
+): Promise<DataFile[]> {
+  const connection = await lake.engine.connect();
+  try {
+    const files = await writeParquet(connection, {
+      lakeRoot: lake.lakeRoot,
+      table: EVENTS,
+      prefix: options.filePrefix ?? "part",
+      selectSql: syntheticEventsSql(options.count, options.prefix, options.perDay),
+    });
+    await lake.catalog.commit({ table: "events", operation: "load", add: files });
+    return files;
+  } finally {
+    connection.closeSync();
+  }
 }
 
 /** SQL yielding `count` synthetic canonical events, `perDay` per UTC day from 2026-11-01, ids prefixed. */

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { EVENTS, syntheticEventsSql, tempLake } from "../lake/test-support.js";
-import { writeParquet } from "../lake/writer.js";
+import { EVENTS, loadSynthetic, tempLake } from "../lake/test-support.js";
 import { QueryError } from "./index.js";
 
 /** Sums "Total Files Read: n" over the scans of an EXPLAIN ANALYZE plan. */
@@ -26,20 +25,12 @@ describe("warehouse", () => {
   test("results are typed JSON; JSON columns answer ->> ; SQL errors are QueryErrors", async () => {
     const lake = await tempLake();
     try {
-      const connection = await lake.engine.connect();
-      const files = await writeParquet(connection, {
-        lakeRoot: lake.lakeRoot,
-        table: EVENTS,
-        prefix: "part-0",
-        selectSql: syntheticEventsSql(300, "a", 100),
-      });
-      connection.closeSync();
+      const files = await loadSynthetic(lake, { count: 300, prefix: "a", perDay: 100 });
       assert.equal(files.length, 3, "one file per UTC day");
       assert.deepEqual(
         files.map((f) => f.partition),
         ["2026-11-01", "2026-11-02", "2026-11-03"],
       );
-      await lake.catalog.commit({ table: "events", operation: "load", add: files });
       const result = await lake.warehouse.query(
         "SELECT dt, count(*) AS n, sum((properties->>'price')::INT) AS revenue, min(ts) AS first FROM events GROUP BY 1 ORDER BY 1",
       );
@@ -62,15 +53,7 @@ describe("warehouse", () => {
   test("filters on dt or ts read only the matching partitions", async () => {
     const lake = await tempLake();
     try {
-      const connection = await lake.engine.connect();
-      const files = await writeParquet(connection, {
-        lakeRoot: lake.lakeRoot,
-        table: EVENTS,
-        prefix: "part-0",
-        selectSql: syntheticEventsSql(500, "a", 100),
-      });
-      connection.closeSync();
-      await lake.catalog.commit({ table: "events", operation: "load", add: files });
+      await loadSynthetic(lake, { count: 500, prefix: "a", perDay: 100 });
       const byDt = await lake.warehouse.query(
         "EXPLAIN ANALYZE SELECT count(*) FROM events WHERE dt = DATE '2026-11-02'",
       );
@@ -87,7 +70,10 @@ describe("warehouse", () => {
         "EXPLAIN SELECT count(*) FROM events a JOIN events b ON a.event_id = b.event_id",
       );
       const scans = (result: { rows: unknown[][] }) =>
-        result.rows.map((row) => row.join("\n")).join("\n").match(/READ_PARQUET/g)?.length;
+        result.rows
+          .map((row) => row.join("\n"))
+          .join("\n")
+          .match(/READ_PARQUET/g)?.length;
       assert.equal(scans(unbounded), scans(withoutTs), "a join on ts keeps one scan per side");
       const counts = await lake.warehouse.query(
         "SELECT (SELECT count(*) FROM events WHERE dt = DATE '2026-11-02'), (SELECT count(*) FROM events WHERE ts >= TIMESTAMPTZ '2026-11-03 00:00:00Z' AND ts < TIMESTAMPTZ '2026-11-04 00:00:00Z'), (SELECT count(*) FROM events)",
