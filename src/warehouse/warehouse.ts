@@ -3,6 +3,15 @@ import type { DuckDBConnection, DuckDBInstance, DuckDBResultReader } from "@duck
 import type { Catalog, DataFile, ReadLease, TableDef } from "../catalog/index.js";
 import { sqlIdent, sqlString } from "./engine.js";
 
+interface ViewSchema {
+  name: string;
+  key: string;
+  snapshot: number;
+  /** Queries running on it. */
+  users: number;
+  ready: Promise<void>;
+}
+
 export interface QueryResult {
   columns: { name: string; type: string }[];
   rows: unknown[][];
@@ -28,11 +37,14 @@ const INTEGER_TYPES = new Set(["BIGINT", "UBIGINT", "HUGEINT", "UHUGEINT"]);
 /**
  * SQL over the lake. Each query pins the catalog's current snapshot (so files
  * it reads are not deleted under it), opens its own DuckDB connection, and
- * defines each lake table as a connection-local view over exactly that
- * snapshot's files: concurrent queries never see each other's snapshots.
+ * resolves table names in a schema of views over exactly that snapshot's
+ * files: concurrent queries never see each other's snapshots.
  */
 export class Warehouse {
   readonly #options: Required<Omit<WarehouseOptions, "engine" | "catalog">> & WarehouseOptions;
+  /** View schemas by snapshot and pruning choice, shared by the queries that pin that snapshot. */
+  readonly #schemas = new Map<string, ViewSchema>();
+  #latestSnapshot = 0;
 
   constructor(options: WarehouseOptions) {
     this.#options = { timeoutMs: 300_000, maxRows: 100_000, ...options };
@@ -43,8 +55,10 @@ export class Warehouse {
     const lease = await this.#options.catalog.lease(this.#options.timeoutMs + 60_000);
     const connection = await this.#options.engine.connect();
     const timer = setTimeout(() => connection.interrupt(), this.#options.timeoutMs);
+    let schema: ViewSchema | null = null;
     try {
-      await this.#defineTables(connection, lease, sql);
+      schema = await this.#acquireSchema(connection, lease, sql);
+      await connection.run(`SET search_path = ${sqlString(schema.name)}`);
       let reader: DuckDBResultReader;
       try {
         reader = await connection.streamAndReadUntil(sql, maxRows + 1);
@@ -55,24 +69,70 @@ export class Warehouse {
     } finally {
       clearTimeout(timer);
       connection.closeSync();
+      if (schema) this.#releaseSchema(schema);
       await lease.release();
     }
   }
 
-  async #defineTables(connection: DuckDBConnection, lease: ReadLease, sql: string): Promise<void> {
-    // Only tables the query names need a view; binding one reads its files' schema.
-    const named = (await this.#options.catalog.tables()).filter((table) => mentions(sql, table.name));
-    const filtered = named.some((table) => table.partitionBy)
-      ? await constantFilterColumns(connection, sql)
-      : new Set<string>();
-    const statements = named.map((table) => {
-      const column = table.partitionBy?.fromTimestamp;
-      const pruneByTimestamp =
-        column !== undefined && (filtered.has(column) || (filtered.has("*") && mentions(sql, column)));
-      const select = this.tableSql(table, lease.files(table.name), { pruneByTimestamp });
-      return `CREATE OR REPLACE TEMP VIEW ${sqlIdent(table.name)} AS ${select}`;
+  /**
+   * The schema whose views read exactly the lease's snapshot. Creating views binds
+   * every file list, so it happens once per snapshot (and pruning choice), not per query.
+   */
+  async #acquireSchema(connection: DuckDBConnection, lease: ReadLease, sql: string): Promise<ViewSchema> {
+    const tables = await this.#options.catalog.tables();
+    const candidates = tables.filter((table) => mentions(sql, table.partitionBy?.fromTimestamp));
+    const filtered = candidates.length > 0 ? await constantFilterColumns(connection, sql) : new Set<string>();
+    const pruned = candidates.filter((table) => {
+      const column = table.partitionBy?.fromTimestamp ?? "";
+      return filtered.has(column) || filtered.has("*");
     });
-    if (statements.length > 0) await connection.run(statements.join(";\n"));
+    const key = `${lease.snapshot}:${pruned.map((table) => table.name).join(",")}`;
+    let schema = this.#schemas.get(key);
+    if (!schema) {
+      const name = ["snapshot", lease.snapshot, ...pruned.map((table) => table.name)].join("_");
+      const views = tables.map((table) => {
+        const select = this.tableSql(table, lease.files(table.name), {
+          pruneByTimestamp: pruned.includes(table),
+        });
+        return `CREATE VIEW ${sqlIdent(name)}.${sqlIdent(table.name)} AS ${select}`;
+      });
+      const created = this.#run([`CREATE SCHEMA ${sqlIdent(name)}`, ...views].join(";\n"));
+      schema = { name, key, snapshot: lease.snapshot, users: 0, ready: created };
+      this.#schemas.set(key, schema);
+    }
+    this.#latestSnapshot = Math.max(this.#latestSnapshot, lease.snapshot);
+    schema.users++;
+    try {
+      await schema.ready;
+    } catch (error) {
+      this.#schemas.delete(key);
+      this.#releaseSchema(schema);
+      throw error;
+    }
+    return schema;
+  }
+
+  /** Drops view schemas of past snapshots once no query uses them. */
+  #releaseSchema(schema: ViewSchema): void {
+    schema.users--;
+    for (const stale of this.#schemas.values()) {
+      if (stale.users > 0 || stale.snapshot >= this.#latestSnapshot) continue;
+      this.#schemas.delete(stale.key);
+      stale.ready
+        .then(() => this.#run(`DROP SCHEMA IF EXISTS ${sqlIdent(stale.name)} CASCADE`))
+        .catch(() => {
+          // A schema that failed to be created, or is already gone, needs no cleanup.
+        });
+    }
+  }
+
+  async #run(sql: string): Promise<void> {
+    const connection = await this.#options.engine.connect();
+    try {
+      await connection.run(sql);
+    } finally {
+      connection.closeSync();
+    }
   }
 
   /**
