@@ -32,6 +32,8 @@ export interface WarehouseOptions {
   maxRows?: number;
 }
 
+let warehouses = 0;
+
 const INTEGER_TYPES = new Set(["BIGINT", "UBIGINT", "HUGEINT", "UHUGEINT"]);
 
 /**
@@ -45,6 +47,8 @@ export class Warehouse {
   /** View schemas by snapshot and pruning choice, shared by the queries that pin that snapshot. */
   readonly #schemas = new Map<string, ViewSchema>();
   #latestSnapshot = 0;
+  /** Tells apart the schemas of warehouses sharing one engine. */
+  readonly #id = ++warehouses;
 
   constructor(options: WarehouseOptions) {
     this.#options = { timeoutMs: 300_000, maxRows: 100_000, ...options };
@@ -89,7 +93,7 @@ export class Warehouse {
     const key = `${lease.snapshot}:${pruned.map((table) => table.name).join(",")}`;
     let schema = this.#schemas.get(key);
     if (!schema) {
-      const name = ["snapshot", lease.snapshot, ...pruned.map((table) => table.name)].join("_");
+      const name = ["snapshot", this.#id, lease.snapshot, ...pruned.map((table) => table.name)].join("_");
       const views = tables.map((table) => {
         const select = this.tableSql(table, lease.files(table.name), {
           pruneByTimestamp: pruned.includes(table),
