@@ -1,5 +1,6 @@
+import type { DuckDBInstance } from "@duckdb/node-api";
 import { BusLockedError } from "../bus/index.js";
-import { openSqliteCatalog } from "../catalog/index.js";
+import { type Catalog, openSqliteCatalog } from "../catalog/index.js";
 import type { Config } from "../config/index.js";
 import { openStorage } from "../server/index.js";
 import { createEngine, QueryError, type QueryResult, Warehouse } from "../warehouse/index.js";
@@ -40,8 +41,8 @@ export async function runQuery(
 
 async function runOn(
   config: Config,
-  catalog: ReturnType<typeof openSqliteCatalog>,
-  engine: Awaited<ReturnType<typeof createEngine>>,
+  catalog: Catalog,
+  engine: DuckDBInstance,
   sql: string,
 ): Promise<QueryResult> {
   const warehouse = new Warehouse({
