@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { BusLockedError, busOwnerPid } from "../bus/index.js";
 import { type Config, ConfigError, loadConfig } from "../config/index.js";
 import { startDemoShop } from "../demo/index.js";
-import { serve } from "../server/index.js";
+import { ServeError, serve } from "../server/index.js";
 import { QueryError } from "../warehouse/index.js";
 import { FORMATS, type Format, formatResult } from "./format.js";
 import { runQuery } from "./query.js";
@@ -142,6 +142,7 @@ try {
     error instanceof CliError ||
     error instanceof ConfigError ||
     error instanceof BusLockedError ||
+    error instanceof ServeError ||
     error instanceof QueryError;
   const message = error instanceof Error ? error.message : String(error);
   console.error(`sluice: ${known ? message : `error: ${message}`}`);

@@ -6,6 +6,9 @@ import { type Sluice, startSluice } from "./runtime.js";
 export { buildApp } from "./app.js";
 export { type Health, LAKE_TABLES, openStorage, type Sluice, type Storage, startSluice } from "./runtime.js";
 
+/** A start-up failure to report as one line. */
+export class ServeError extends Error {}
+
 export interface RunningServer {
   sluice: Sluice;
   app: FastifyInstance;
@@ -22,6 +25,9 @@ export async function serve(config: Config): Promise<RunningServer> {
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {
     await sluice.close();
+    if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") {
+      throw new ServeError(`${config.host}:${config.port} is already in use; choose another with --port`);
+    }
     throw error;
   }
   const address = app.server.address();
