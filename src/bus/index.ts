@@ -13,6 +13,12 @@ export interface Topic {
   /** Appends records (each one JSON text without newlines); resolves once durable. */
   append(records: readonly string[]): Promise<void>;
   /**
+   * Appends records already encoded the way `read` returns them: UTF-8, each record one JSON
+   * object on a line ending in "\n". Same checks and durability as `append`; it lets a producer
+   * encode off the main thread. The buffer must not change until the promise settles.
+   */
+  appendLines(lines: Buffer): Promise<void>;
+  /**
    * Reads whole records from `from` (a position previously returned as `next`, or `start()`),
    * up to about `maxBytes`. `lines` holds complete newline-terminated records only.
    */

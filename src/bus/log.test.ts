@@ -80,6 +80,32 @@ test("records that are not one JSON object line are rejected and nothing is writ
   await bus.close();
 });
 
+test("appendLines takes encoded records, checked like append, and groups them with appends in order", async () => {
+  const dir = await tempDir();
+  const bus = await openEmbeddedBus({ dir });
+  const topic = await bus.topic("events");
+  const encoded = (from: number, count: number) => Buffer.from(`${records(from, count).join("\n")}\n`);
+  for (const bad of ["{}", "{}\n\n", '{"a":\n1}\n', "[1]\n", '{"a":"\0"}\n', "{}\n{"]) {
+    await assert.rejects(topic.appendLines(Buffer.concat([encoded(0, 1), Buffer.from(bad)])), TypeError);
+  }
+  await assert.rejects(topic.appendLines(Buffer.from([0x7b, 0xff, 0x7d, 0x0a])), /UTF-8/);
+  assert.equal(topic.end(), 0);
+  await topic.appendLines(Buffer.alloc(0));
+
+  const before = bus.stats();
+  await Promise.all([
+    topic.append(records(0, 3)),
+    topic.appendLines(encoded(3, 4)),
+    topic.append(records(7, 1)),
+  ]);
+  const after = bus.stats();
+  assert.equal(after.records - before.records, 8);
+  assert.equal(after.groups - before.groups, 1);
+  assert.deepEqual(await readAll(topic), records(0, 8));
+  await bus.close();
+  await assert.rejects(topic.appendLines(encoded(8, 1)), /closed/);
+});
+
 test("1,000 concurrent appends share far fewer fsyncs", async () => {
   const dir = await tempDir();
   const bus = await openEmbeddedBus({ dir });

@@ -7,6 +7,7 @@
  * writes it with one write and one fdatasync, then acknowledges the whole
  * group. Only durable data is ever read back.
  */
+import { isUtf8 } from "node:buffer";
 import { type FileHandle, mkdir, open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Bus, Topic, TopicBatch } from "./index.js";
@@ -18,9 +19,10 @@ import {
   readAt,
   type Segment,
   type SegmentFile,
+  scanLines,
   segmentPath,
   validPrefixLength,
-  writeAt,
+  writeAtSync,
 } from "./segments.js";
 
 export interface EmbeddedBusOptions {
@@ -148,7 +150,9 @@ class LogBus implements EmbeddedBus {
 
 /** Appends waiting for the next group commit, and the promise they all share. */
 interface PendingGroup {
-  records: string[];
+  /** Each append's records, encoded as newline-terminated lines. */
+  chunks: Buffer[];
+  records: number;
   done: Promise<void>;
   resolve(): void;
   reject(error: Error): void;
@@ -209,17 +213,23 @@ class LogTopic implements Topic {
   }
 
   append(records: readonly string[]): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.closed) return Promise.reject(new Error(`Bus topic "${this.name}" is closed.`));
+    const refusal = this.refusal();
+    if (refusal) return Promise.reject(refusal);
     for (const record of records) {
       const problem = recordProblem(record);
       if (problem) return Promise.reject(new TypeError(`Bus topic "${this.name}": ${problem}`));
     }
     if (records.length === 0) return Promise.resolve();
-    this.pending ??= createPendingGroup();
-    for (const record of records) this.pending.records.push(record);
-    this.writing ??= this.writePending();
-    return this.pending.done;
+    return this.enqueue(Buffer.from(`${records.join("\n")}\n`), records.length);
+  }
+
+  appendLines(lines: Buffer): Promise<void> {
+    const refusal = this.refusal();
+    if (refusal) return Promise.reject(refusal);
+    const problem = linesProblem(lines);
+    if (problem) return Promise.reject(new TypeError(`Bus topic "${this.name}": ${problem}`));
+    if (lines.length === 0) return Promise.resolve();
+    return this.enqueue(lines, countLines(lines));
   }
 
   async read(from: number, maxBytes: number): Promise<TopicBatch> {
@@ -268,6 +278,22 @@ class LogTopic implements Topic {
     await this.active.close();
   }
 
+  /** Why no append is taken now, or null. */
+  private refusal(): Error | null {
+    if (this.failure) return this.failure;
+    if (this.closed) return new Error(`Bus topic "${this.name}" is closed.`);
+    return null;
+  }
+
+  /** Adds encoded records to the next group commit; resolves once that group is durable. */
+  private enqueue(lines: Buffer, records: number): Promise<void> {
+    this.pending ??= createPendingGroup();
+    this.pending.chunks.push(lines);
+    this.pending.records += records;
+    this.writing ??= this.writePending();
+    return this.pending.done;
+  }
+
   /** The writer loop: one group commit at a time until nothing is pending. Never rejects. */
   private async writePending(): Promise<void> {
     // Yield one event-loop turn so appends from all callbacks of this turn share the first group.
@@ -276,7 +302,7 @@ class LogTopic implements Topic {
       const group = this.pending;
       this.pending = null;
       try {
-        await this.commit(group.records);
+        await this.commit(group);
         group.resolve();
       } catch (error) {
         this.failure ??= new Error(
@@ -290,17 +316,17 @@ class LogTopic implements Topic {
     this.writing = null;
   }
 
-  private async commit(records: string[]): Promise<void> {
+  private async commit(group: PendingGroup): Promise<void> {
     // After a failed write or fsync the file state is unknown: stop rather than risk acknowledging lost data.
     if (this.failure) throw this.failure;
-    const data = Buffer.from(`${records.join("\n")}\n`);
+    const data = group.chunks.length === 1 ? (group.chunks[0] as Buffer) : Buffer.concat(group.chunks);
     if (this.durableEnd - this.activeStart() >= this.settings.segmentBytes) await this.rotate();
-    await writeAt(this.active, data, this.durableEnd - this.activeStart());
+    writeAtSync(this.active.fd, data, this.durableEnd - this.activeStart());
     await this.settings.disk.syncFile(this.active);
     this.durableEnd += data.length;
     const { stats } = this.settings.disk;
     stats.groups++;
-    stats.records += records.length;
+    stats.records += group.records;
     stats.bytes += data.length;
   }
 
@@ -389,7 +415,7 @@ function createPendingGroup(): PendingGroup {
   });
   // Each caller sees a failure through its own await; the shared promise itself must not count as unhandled.
   done.catch(() => {});
-  return { records: [], done, resolve, reject };
+  return { chunks: [], records: 0, done, resolve, reject };
 }
 
 /**
@@ -403,6 +429,16 @@ function recordProblem(record: string): string | null {
   }
   if (record.includes("\n")) return "a record contains a raw newline.";
   if (record.includes("\0")) return "a record contains a NUL character.";
+  return null;
+}
+
+/** Why encoded records cannot go on the log, or null: the same rules as `recordProblem`, plus valid UTF-8. */
+function linesProblem(lines: Buffer): string | null {
+  const { validBytes } = scanLines(lines);
+  if (validBytes < lines.length) {
+    return `the line at byte ${validBytes} is not one JSON object ({...}) ending in "\\n", or contains a NUL character.`;
+  }
+  if (!isUtf8(lines)) return "the lines are not valid UTF-8.";
   return null;
 }
 

@@ -2,6 +2,7 @@
  * Segment files of the embedded log: naming, listing, crash recovery and the
  * small positional I/O helpers the log builds on.
  */
+import { writeSync } from "node:fs";
 import { type FileHandle, open, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 
@@ -65,7 +66,7 @@ export async function validPrefixLength(handle: FileHandle, size: number): Promi
 }
 
 /** Bytes of leading complete valid lines in `data`; `invalid` when it stopped at a bad line, not a partial one. */
-function scanLines(data: Buffer): { validBytes: number; invalid: boolean } {
+export function scanLines(data: Buffer): { validBytes: number; invalid: boolean } {
   const firstNul = data.indexOf(NUL);
   let lineStart = 0;
   while (lineStart < data.length) {
@@ -97,11 +98,15 @@ export async function readAt(
   return total;
 }
 
-export async function writeAt(handle: FileHandle, buffer: Buffer, position: number): Promise<void> {
+/**
+ * Writes all of `buffer` at `position` of file `fd`. Synchronously: a write only copies into the
+ * page cache (the fdatasync after it waits for the disk), and going through libuv's threadpool
+ * instead costs a round trip of about 0.6 ms per group commit while the loader keeps the pool busy.
+ */
+export function writeAtSync(fd: number, buffer: Buffer, position: number): void {
   let written = 0;
   while (written < buffer.length) {
-    const { bytesWritten } = await handle.write(buffer, written, buffer.length - written, position + written);
-    written += bytesWritten;
+    written += writeSync(fd, buffer, written, buffer.length - written, position + written);
   }
 }
 

@@ -61,6 +61,8 @@ const TRICKY_STRINGS = [
   "batch",
   'q"uote',
   "back\\slash",
+  "ends in a backslash\\",
+  '\\"\\\\"',
   "[",
   "]",
   "{",

@@ -121,11 +121,21 @@ export function batchItemSpans(json: Buffer): number[] | undefined {
   return spans;
 }
 
-/** The index of the quote closing the string that opens at `start`. */
+/**
+ * The index of the quote closing the string that opens at `start` (json.length if none). Strings
+ * are most of a body's bytes, so they are skipped with indexOf rather than byte by byte.
+ */
 function closingQuote(json: Buffer, start: number): number {
-  let i = start + 1;
-  while (i < json.length && json[i] !== QUOTE) i += json[i] === BACKSLASH ? 2 : 1;
-  return i;
+  let quote = json.indexOf(QUOTE, start + 1);
+  while (quote !== -1 && isEscaped(json, quote)) quote = json.indexOf(QUOTE, quote + 1);
+  return quote === -1 ? json.length : quote;
+}
+
+/** Whether the character at `at` follows an odd number of backslashes. */
+function isEscaped(json: Buffer, at: number): boolean {
+  let backslashes = 0;
+  while (json[at - backslashes - 1] === BACKSLASH) backslashes++;
+  return backslashes % 2 === 1;
 }
 
 function isBatchKey(json: Buffer, start: number, end: number): boolean {

@@ -1,42 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { gzipSync } from "node:zlib";
-import type { Topic, TopicBatch } from "../bus/index.js";
+import type { Topic } from "../bus/index.js";
 import { Collector, type CollectorOptions, type CollectRequest, type CollectResponse } from "./index.js";
 import { type CanonicalEvent, EVENT_COLUMNS, type RejectedEvent } from "./model.js";
-
-/** An in-memory topic whose appends can be held back or made to fail. */
-class MemoryTopic implements Topic {
-  readonly records: string[] = [];
-  appends = 0;
-  failing = false;
-  /** While set, appends wait for it: an fsync in progress. */
-  gate: Promise<void> | undefined;
-
-  constructor(readonly name: string) {}
-
-  async append(records: readonly string[]): Promise<void> {
-    this.appends++;
-    await this.gate;
-    if (this.failing) throw new Error("disk full");
-    this.records.push(...records);
-  }
-
-  async read(from: number): Promise<TopicBatch> {
-    const lines = this.records.slice(from).map((record) => `${record}\n`);
-    return { lines: Buffer.from(lines.join("")), count: lines.length, next: this.records.length };
-  }
-
-  start(): number {
-    return 0;
-  }
-
-  end(): number {
-    return this.records.length;
-  }
-
-  async release(): Promise<void> {}
-}
+import { MemoryTopic } from "./test-support/memory-topic.js";
 
 const WRITE_KEY = "wk_web";
 const RECEIVED_AT = "2024-05-01T12:00:00.000Z";
@@ -557,7 +525,7 @@ describe("bus failures", () => {
     const { collector } = setup({
       events: {
         ...new MemoryTopic("events"),
-        append: () => {
+        appendLines: () => {
           throw new Error("closed");
         },
       } as unknown as Topic,

@@ -13,6 +13,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { isIP } from "node:net";
+import { formatIsoMillis, parseIsoMillis } from "./iso-time.js";
 import { type CanonicalEvent, EVENT_TYPES, type EventType } from "./model.js";
 
 export type SegmentCall = EventType | "batch";
@@ -216,7 +217,7 @@ function eventTime(call: Record<string, unknown>, at: string, envelope: Envelope
   if (ms < MIN_TIME_MS || ms > MAX_TIME_MS) {
     throw invalid(at, "timestamp", "(corrected by sentAt) falls outside the years 1-9999.");
   }
-  return new Date(ms).toISOString();
+  return formatIsoMillis(ms);
 }
 
 function mergeContexts(
@@ -343,6 +344,8 @@ function optionalTime(call: Record<string, unknown>, name: string, at: string): 
   const value = call[name];
   if (value === undefined || value === null) return null;
   if (typeof value === "string") {
+    const canonical = parseIsoMillis(value);
+    if (canonical !== undefined) return canonical;
     const match = ISO_8601.exec(value);
     if (match !== null) {
       const hasTimeWithoutZone = match[1] === undefined && value.length > 10;

@@ -4,6 +4,7 @@
  * Keys are flat snake_case names so that every one maps to exactly one variable.
  */
 import { existsSync, readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 
@@ -19,6 +20,8 @@ export interface Config {
   admin_token: string;
   max_event_bytes: number;
   max_request_bytes: number;
+  /** Worker threads that parse and encode large request bodies (0 = all on the main thread). */
+  collect_workers: number;
   dedupe_window_hours: number;
   /** How often the loader moves new events from the bus to the lake. */
   flush_interval_ms: number;
@@ -50,6 +53,8 @@ export const DEFAULTS: Config = {
   admin_token: "",
   max_event_bytes: 32 * 1024,
   max_request_bytes: 500 * 1024,
+  // The main thread keeps a core for HTTP, dedupe and the bus.
+  collect_workers: Math.max(1, availableParallelism() - 1),
   dedupe_window_hours: 24,
   flush_interval_ms: 250,
   segment_bytes: 64 * 1024 * 1024,

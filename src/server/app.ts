@@ -1,10 +1,17 @@
 import { timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import type { CollectResponse } from "../collect/index.js";
 import { QueryError } from "../warehouse/index.js";
 import { renderHomePage } from "../web/index.js";
 import type { Sluice } from "./runtime.js";
 
 const SEGMENT_PATHS = ["batch", "track", "page", "screen", "identify", "group", "alias"];
+const COLLECTOR_PATHS = new Set(SEGMENT_PATHS.map((name) => `/v1/${name}`));
+/** Content types Fastify's catch-all parser takes for sure; others go through Fastify. */
+const PLAIN_CONTENT_TYPE = /^(?:application\/json|text\/plain)\s*(?:;\s*charset="?[\w-]+"?\s*)?$/i;
+/** Fastify's defaults, which it applies only to servers it creates itself. */
+const KEEP_ALIVE_TIMEOUT_MS = 72_000;
 
 /**
  * The HTTP surface on one port: collector endpoints, the query API, health,
@@ -13,12 +20,29 @@ const SEGMENT_PATHS = ["batch", "track", "page", "screen", "identify", "group", 
  */
 export function buildApp(sluice: Sluice): FastifyInstance {
   const { config } = sluice;
+  // The collector enforces max_request_bytes itself (after gzip decoding) and
+  // quarantines what is moderately over; only far larger bodies stop here.
+  const bodyLimit = Math.max(config.max_request_bytes * 4, 1024 * 1024);
+  let closing = false;
   const app = Fastify({
-    // The collector enforces max_request_bytes itself (after gzip decoding) and
-    // quarantines what is moderately over; only far larger bodies stop here.
-    bodyLimit: Math.max(config.max_request_bytes * 4, 1024 * 1024),
+    bodyLimit,
     logger: false,
     return503OnClosing: true,
+    serverFactory: (fastifyHandler) => {
+      const server = createServer((request, response) => {
+        const path = closing ? undefined : plainCollectorPath(request, bodyLimit);
+        if (path === undefined) fastifyHandler(request, response);
+        else collectDirectly(sluice, path, request, response);
+      });
+      server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+      server.requestTimeout = 0;
+      return server;
+    },
+  });
+  // Once closing, Fastify answers every request (503).
+  app.addHook("preClose", (done) => {
+    closing = true;
+    done();
   });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
@@ -82,6 +106,53 @@ export function buildApp(sluice: Sluice): FastifyInstance {
   });
 
   return app;
+}
+
+/**
+ * The collector path of a plain collector request, which skips Fastify: at 10-20k single-event
+ * requests/s, Fastify's routing, hooks and reply handling cost as much as collecting. Plain means
+ * POST to a literal collector path with a Content-Length within the body limit and a JSON or text
+ * content type. Everything else (chunked or oversized bodies, odd content types, encoded paths)
+ * goes through Fastify's routes, which answer it as before.
+ */
+function plainCollectorPath(request: IncomingMessage, bodyLimit: number): string | undefined {
+  if (request.method !== "POST") return undefined;
+  const url = request.url ?? "";
+  const query = url.indexOf("?");
+  const path = query < 0 ? url : url.slice(0, query);
+  if (!COLLECTOR_PATHS.has(path)) return undefined;
+  const { headers } = request;
+  const length = headers["content-length"];
+  if (length === undefined || headers["transfer-encoding"] !== undefined || Number(length) > bodyLimit) {
+    return undefined;
+  }
+  const type = headers["content-type"];
+  return type === undefined || PLAIN_CONTENT_TYPE.test(type) ? path : undefined;
+}
+
+/** Reads the body and answers as the Fastify route would; a client that goes away gets no answer. */
+function collectDirectly(sluice: Sluice, path: string, request: IncomingMessage, response: ServerResponse) {
+  const chunks: Buffer[] = [];
+  request.on("data", (chunk: Buffer) => chunks.push(chunk));
+  request.on("error", () => {});
+  request.on("end", async () => {
+    const result = await sluice.collector.handle({
+      path,
+      headers: request.headers,
+      body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks),
+      remoteAddress: request.socket.remoteAddress,
+    });
+    sendJson(response, result);
+  });
+}
+
+function sendJson(response: ServerResponse, result: CollectResponse): void {
+  const payload = JSON.stringify(result.body);
+  response.writeHead(result.status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(payload),
+  });
+  response.end(payload);
 }
 
 function bodyOf(request: FastifyRequest): Buffer {

@@ -4,7 +4,13 @@ import { rm } from "node:fs/promises";
 import { after, describe, test } from "node:test";
 import { ADMIN_TOKEN, basicAuth, query, runCli, spawnCli, tempDataDir, WRITE_KEY } from "./test-support.js";
 
-const ENV = { SLUICE_WRITE_KEY: WRITE_KEY, SLUICE_ADMIN_TOKEN: ADMIN_TOKEN, SLUICE_FLUSH_INTERVAL_MS: "100" };
+const ENV = {
+  SLUICE_WRITE_KEY: WRITE_KEY,
+  SLUICE_ADMIN_TOKEN: ADMIN_TOKEN,
+  SLUICE_FLUSH_INTERVAL_MS: "100",
+  // The check below reads every stored id back: more than the default 100,000 rows in 2.5 s of ingest.
+  SLUICE_QUERY_MAX_ROWS: "10000000",
+};
 
 /** Starts `sluice serve` as its own process and resolves with its URL once it listens. */
 async function startServerProcess(dataDir: string): Promise<{ child: ChildProcess; url: string }> {

@@ -133,6 +133,7 @@ export async function startSluice(config: Config): Promise<Sluice> {
     writeKeys: writeKeys(config),
     limits: { maxEventBytes: config.max_event_bytes, maxRequestBytes: config.max_request_bytes },
     deduper,
+    workers: Math.floor(config.collect_workers),
   });
   for (const loader of loaders) loader.start();
   compactor.start();
@@ -158,7 +159,10 @@ export async function startSluice(config: Config): Promise<Sluice> {
     loaders,
     compactor,
     health,
-    close: storage.close,
+    async close() {
+      await collector.close();
+      await storage.close();
+    },
   };
 }
 
