@@ -5,7 +5,7 @@ import { type PrepareSettings, prepare } from "./prepare.js";
 
 const settings = workerData as PrepareSettings;
 const port = parentPort;
-if (port === null) throw new Error("prepare-worker.ts runs as a worker thread of the prepare pool.");
+if (port === null) throw new Error("The prepare worker runs only as a worker thread of the prepare pool.");
 
 port.on("message", ({ id, request }: PrepareTask) => {
   const prepared = prepare({ ...request, body: asBuffer(request.body) }, settings);
