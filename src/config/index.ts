@@ -38,6 +38,8 @@ export interface Config {
   query_max_rows: number;
   /** DuckDB worker threads (0 = all cores). */
   duckdb_threads: number;
+  /** DuckDB worker threads for loading and compaction (0 = all cores); few, so collecting keeps the CPU. */
+  loader_duckdb_threads: number;
   /** DuckDB memory limit, e.g. "4GB" ("" = DuckDB's default). */
   duckdb_memory_limit: string;
   /** Serve /v1/stats without a token (the demo's live page). */
@@ -66,6 +68,7 @@ export const DEFAULTS: Config = {
   query_timeout_ms: 300_000,
   query_max_rows: 100_000,
   duckdb_threads: 0,
+  loader_duckdb_threads: 1,
   duckdb_memory_limit: "",
   public_stats: false,
 };

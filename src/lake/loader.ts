@@ -70,7 +70,7 @@ export class Loader {
     return total;
   }
 
-  /** Runs in the background until `stop()`, loading every `flushIntervalMs` (sooner under load). */
+  /** Runs in the background until `stop()`, loading once every `flushIntervalMs`. */
   start(): void {
     this.#running = this.#loop();
   }
@@ -103,7 +103,9 @@ export class Loader {
     while (!this.#stopping) {
       const started = Date.now();
       try {
-        await this.loadAvailable();
+        // One batch per tick, of everything available: looping straight on would commit a
+        // stream of tiny batches under load, each paying the fixed cost of a Parquet file.
+        await this.#loadBatch();
         this.#lastError = null;
       } catch (error) {
         // Keep the position: the same batch is retried on the next tick.

@@ -47,7 +47,10 @@ export const busPath = (dataDir: string): string => join(dataDir, "bus");
 export interface Storage {
   bus: Bus;
   catalog: Catalog;
+  /** DuckDB for queries. */
   engine: DuckDBInstance;
+  /** DuckDB for loading and compaction, kept to few threads so ingest keeps its cores. */
+  loadEngine: DuckDBInstance;
   loaders: Loader[];
   compactor: Compactor;
   close(): Promise<void>;
@@ -72,12 +75,16 @@ export async function openStorage(config: Config): Promise<Storage> {
     threads: config.duckdb_threads || undefined,
     memoryLimit: config.duckdb_memory_limit || undefined,
   });
+  const loadEngine = await createEngine({
+    threads: config.loader_duckdb_threads || undefined,
+    memoryLimit: config.duckdb_memory_limit || undefined,
+  });
   const loaders: Loader[] = [];
   for (const table of LAKE_TABLES) {
     const loader = new Loader({
       topic: await bus.topic(table.name),
       catalog,
-      engine,
+      engine: loadEngine,
       lakeRoot,
       table,
       flushIntervalMs: config.flush_interval_ms,
@@ -87,7 +94,7 @@ export async function openStorage(config: Config): Promise<Storage> {
   }
   const compactor = new Compactor({
     catalog,
-    engine,
+    engine: loadEngine,
     lakeRoot,
     tables: LAKE_TABLES,
     targetBytes: config.compaction_target_bytes,
@@ -101,6 +108,7 @@ export async function openStorage(config: Config): Promise<Storage> {
     bus,
     catalog,
     engine,
+    loadEngine,
     loaders,
     compactor,
     async close() {
@@ -109,6 +117,7 @@ export async function openStorage(config: Config): Promise<Storage> {
       await bus.close();
       await catalog.close();
       engine.closeSync();
+      loadEngine.closeSync();
     },
   };
 }
