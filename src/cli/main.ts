@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { BusLockedError, busOwnerPid } from "../bus/index.js";
 import { type Config, ConfigError, loadConfig } from "../config/index.js";
 import { startDemoShop } from "../demo/index.js";
-import { ServeError, serve } from "../server/index.js";
+import { busPath, ServeError, serve } from "../server/index.js";
 import { QueryError } from "../warehouse/index.js";
 import { FORMATS, type Format, formatResult } from "./format.js";
 import { runQuery } from "./query.js";
@@ -130,7 +130,7 @@ program
   .action(async (sql: string, options: CommonOptions & { format: Format }) => {
     const config = configFrom(options);
     if (!existsSync(config.data_dir)) throw new CliError(`no Sluice data directory at ${config.data_dir}`);
-    const serverRunning = busOwnerPid(`${config.data_dir}/bus`) !== null;
+    const serverRunning = busOwnerPid(busPath(config.data_dir)) !== null;
     const result = await runQuery(config, sql, { serverRunning });
     console.log(formatResult(result, options.format));
   });

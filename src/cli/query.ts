@@ -2,7 +2,7 @@ import type { DuckDBInstance } from "@duckdb/node-api";
 import { BusLockedError } from "../bus/index.js";
 import { type Catalog, openSqliteCatalog } from "../catalog/index.js";
 import type { Config } from "../config/index.js";
-import { openStorage } from "../server/index.js";
+import { catalogPath, lakePath, openStorage } from "../server/index.js";
 import { createEngine, QueryError, type QueryResult, Warehouse } from "../warehouse/index.js";
 
 /**
@@ -29,7 +29,7 @@ export async function runQuery(
       if (!(error instanceof BusLockedError)) throw error;
     }
   }
-  const catalog = openSqliteCatalog(`${config.data_dir}/catalog.db`);
+  const catalog = openSqliteCatalog(catalogPath(config.data_dir));
   const engine = await createEngine({ threads: config.duckdb_threads || undefined });
   try {
     return await runOn(config, catalog, engine, sql);
@@ -48,7 +48,7 @@ async function runOn(
   const warehouse = new Warehouse({
     catalog,
     engine,
-    lakeRoot: `${config.data_dir}/lake`,
+    lakeRoot: lakePath(config.data_dir),
     timeoutMs: config.query_timeout_ms,
     maxRows: config.query_max_rows,
   });

@@ -4,7 +4,17 @@ import { buildApp } from "./app.js";
 import { type Sluice, startSluice } from "./runtime.js";
 
 export { buildApp } from "./app.js";
-export { type Health, LAKE_TABLES, openStorage, type Sluice, type Storage, startSluice } from "./runtime.js";
+export {
+  busPath,
+  catalogPath,
+  type Health,
+  LAKE_TABLES,
+  lakePath,
+  openStorage,
+  type Sluice,
+  type Storage,
+  startSluice,
+} from "./runtime.js";
 
 /** A start-up failure to report as one line. */
 export class ServeError extends Error {}
