@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { DuckDBInstance } from "@duckdb/node-api";
 import { type Bus, openEmbeddedBus } from "../bus/index.js";
 import { type Catalog, openSqliteCatalog, type TableDef } from "../catalog/index.js";
-import { Collector, Deduper } from "../collect/index.js";
+import { Collector, type CollectorStats, Deduper } from "../collect/index.js";
 import { EVENT_COLUMNS, REJECTED_COLUMNS } from "../collect/model.js";
 import { type Config, writeKeys } from "../config/index.js";
 import { Compactor, Loader } from "../lake/index.js";
@@ -34,7 +34,7 @@ export interface Sluice {
 
 export interface Health {
   ok: boolean;
-  collector: { ok: boolean };
+  collector: { ok: boolean } & CollectorStats;
   bus: { ok: boolean };
   loader: { ok: boolean; tables: ReturnType<Loader["status"]>[] };
 }
@@ -153,7 +153,8 @@ export async function startSluice(config: Config): Promise<Sluice> {
     const busOk = bus.healthy();
     return {
       ok: loaderOk && busOk,
-      collector: { ok: true },
+      // The collector can acknowledge only what the bus can store.
+      collector: { ok: busOk, ...collector.stats() },
       bus: { ok: busOk },
       loader: { ok: loaderOk, tables },
     };

@@ -44,9 +44,15 @@ describe("server end to end", () => {
   test("GET /healthz is 200 with the parts' status", async () => {
     const response = await fetch(`${server.url}/healthz`);
     assert.equal(response.status, 200);
-    const body = (await response.json()) as { ok: boolean; bus: { ok: boolean } };
+    const body = (await response.json()) as {
+      ok: boolean;
+      bus: { ok: boolean };
+      collector: { ok: boolean; requests: number };
+    };
     assert.equal(body.ok, true);
     assert.equal(body.bus.ok, true);
+    assert.equal(body.collector.ok, true);
+    assert.equal(typeof body.collector.requests, "number");
   });
 
   test("an acknowledged track event becomes a queryable row with the canonical columns", async () => {
