@@ -18,7 +18,8 @@ export interface SegmentCall {
   context: Record<string, unknown>;
 }
 
-const CATEGORIES = [
+/** The shop's product categories, shared with the synthetic lake so both benchmarks sell the same things. */
+export const CATEGORIES = [
   "Footwear",
   "Jackets",
   "Backpacks",

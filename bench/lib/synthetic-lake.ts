@@ -16,6 +16,7 @@ import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import type { Catalog, DataFile, TableDef } from "../../src/catalog/index.js";
 import { Compactor, writeParquet } from "../../src/lake/index.js";
 import { LAKE_TABLES } from "../../src/server/runtime.js";
+import { CATEGORIES } from "./segment-events.js";
 
 /** The `events` lake table exactly as the server defines it. */
 const EVENTS_TABLE: TableDef = (() => {
@@ -86,16 +87,6 @@ async function defineDraws(connection: DuckDBConnection): Promise<void> {
   await connection.run("CREATE OR REPLACE TEMP MACRO draw(x, salt) AS (hash(x, salt) % 1000003) / 1000003.0");
 }
 
-const CATEGORIES = [
-  "Footwear",
-  "Jackets",
-  "Backpacks",
-  "Tents",
-  "Accessories",
-  "Base Layers",
-  "Climbing",
-  "Kids",
-];
 /** Weighted by repetition: a US-heavy shop selling in Europe too. */
 const COUNTRIES = ["US", "US", "US", "US", "US", "GB", "GB", "DE", "DE", "FR", "CA", "NL", "ES", "IT", "SE"];
 const EURO_COUNTRIES = ["DE", "FR", "NL", "ES", "IT"];

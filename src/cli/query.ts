@@ -2,8 +2,8 @@ import type { DuckDBInstance } from "@duckdb/node-api";
 import { BusLockedError } from "../bus/index.js";
 import { type Catalog, openSqliteCatalog } from "../catalog/index.js";
 import type { Config } from "../config/index.js";
-import { catalogPath, lakePath, openStorage } from "../server/index.js";
-import { createEngine, QueryError, type QueryResult, Warehouse } from "../warehouse/index.js";
+import { catalogPath, createQueryEngine, openStorage, warehouseFor } from "../server/index.js";
+import { QueryError, type QueryResult } from "../warehouse/index.js";
 
 /**
  * `sluice query`. With a server running, read the lake through the catalog
@@ -30,7 +30,7 @@ export async function runQuery(
     }
   }
   const catalog = openSqliteCatalog(catalogPath(config.data_dir));
-  const engine = await createEngine({ threads: config.duckdb_threads || undefined });
+  const engine = await createQueryEngine(config);
   try {
     return await runOn(config, catalog, engine, sql);
   } finally {
@@ -45,15 +45,8 @@ async function runOn(
   engine: DuckDBInstance,
   sql: string,
 ): Promise<QueryResult> {
-  const warehouse = new Warehouse({
-    catalog,
-    engine,
-    lakeRoot: lakePath(config.data_dir),
-    timeoutMs: config.query_timeout_ms,
-    maxRows: config.query_max_rows,
-  });
   try {
-    return await warehouse.query(sql);
+    return await warehouseFor(config, catalog, engine).query(sql);
   } catch (error) {
     if (error instanceof QueryError) throw new QueryError(`SQL error: ${error.message}`);
     throw error;

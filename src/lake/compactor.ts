@@ -3,6 +3,7 @@ import { join, relative } from "node:path";
 import type { DuckDBInstance } from "@duckdb/node-api";
 import { type Catalog, CommitConflictError, type DataFile, type TableDef } from "../catalog/index.js";
 import { sqlString } from "../warehouse/index.js";
+import { Background } from "./background.js";
 import { writeParquet } from "./writer.js";
 
 export interface CompactorOptions {
@@ -36,10 +37,7 @@ export interface CompactionResult {
  */
 export class Compactor {
   readonly #options: Required<CompactorOptions>;
-  #running: Promise<void> | null = null;
-  #stopping = false;
-  #wake: (() => void) | null = null;
-  #lastError: string | null = null;
+  readonly #background: Background;
 
   constructor(options: CompactorOptions) {
     this.#options = {
@@ -50,6 +48,7 @@ export class Compactor {
       intervalMs: 5_000,
       ...options,
     };
+    this.#background = new Background(() => this.runOnce(), this.#options.intervalMs);
   }
 
   /** One pass over every table: merge what is due, then delete what is garbage. */
@@ -96,37 +95,16 @@ export class Compactor {
   }
 
   start(): void {
-    this.#running = this.#loop();
+    this.#background.start();
   }
 
-  async stop(): Promise<void> {
-    this.#stopping = true;
-    this.#wake?.();
-    await this.#running;
-    this.#running = null;
+  stop(): Promise<void> {
+    return this.#background.stop();
   }
 
+  /** The last background pass's error, or null. */
   lastError(): string | null {
-    return this.#lastError;
-  }
-
-  async #loop(): Promise<void> {
-    while (!this.#stopping) {
-      try {
-        await this.runOnce();
-        this.#lastError = null;
-      } catch (error) {
-        this.#lastError = error instanceof Error ? error.message : String(error);
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.#options.intervalMs);
-        this.#wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.#wake = null;
-    }
+    return this.#background.lastError();
   }
 
   #groupsToMerge(files: DataFile[], force: boolean): DataFile[][] {

@@ -1,3 +1,3 @@
 export { type CompactionResult, Compactor, type CompactorOptions } from "./compactor.js";
 export { Loader, type LoaderOptions, type LoaderStatus } from "./loader.js";
-export { partitionValue, writeParquet } from "./writer.js";
+export { writeParquet } from "./writer.js";

@@ -4,6 +4,7 @@ import type { DuckDBInstance } from "@duckdb/node-api";
 import type { Topic } from "../bus/index.js";
 import type { Catalog, DataFile, TableDef } from "../catalog/index.js";
 import { sqlString } from "../warehouse/index.js";
+import { Background } from "./background.js";
 import { writeParquet } from "./writer.js";
 
 export interface LoaderOptions {
@@ -43,16 +44,19 @@ export class Loader {
   readonly #stagingDir: string;
   #position = 0;
   #loaded = 0;
-  #lastError: string | null = null;
   #lastLoadAt: string | null = null;
-  #running: Promise<void> | null = null;
-  #stopping = false;
-  #wake: (() => void) | null = null;
+  /**
+   * One batch per tick, of everything available: looping straight on would commit a stream
+   * of tiny batches under load, each paying the fixed cost of a Parquet file. A failed batch
+   * keeps the position, so the next tick retries it.
+   */
+  readonly #background: Background;
 
   constructor(options: LoaderOptions) {
     this.#options = { flushIntervalMs: 250, maxBatchBytes: 64 * 1024 * 1024, ...options };
     this.#consumer = `loader:${options.table.name}`;
     this.#stagingDir = join(options.lakeRoot, "_staging");
+    this.#background = new Background(() => this.#loadBatch(), this.#options.flushIntervalMs);
   }
 
   /** Reads the committed position; call once before `loadAvailable` or `start`. */
@@ -72,55 +76,24 @@ export class Loader {
 
   /** Runs in the background until `stop()`, loading once every `flushIntervalMs`. */
   start(): void {
-    this.#running = this.#loop();
+    this.#background.start();
   }
 
-  /** Wakes the loop early, e.g. right after an append. */
-  poke(): void {
-    this.#wake?.();
-  }
-
-  async stop(): Promise<void> {
-    this.#stopping = true;
-    this.#wake?.();
-    await this.#running;
-    this.#running = null;
+  stop(): Promise<void> {
+    return this.#background.stop();
   }
 
   status(): LoaderStatus {
+    const lastError = this.#background.lastError();
     return {
       table: this.#options.table.name,
-      healthy: this.#lastError === null,
-      lastError: this.#lastError,
+      healthy: lastError === null,
+      lastError,
       position: this.#position,
       lagBytes: Math.max(0, this.#options.topic.end() - this.#position),
       loadedRecords: this.#loaded,
       lastLoadAt: this.#lastLoadAt,
     };
-  }
-
-  async #loop(): Promise<void> {
-    while (!this.#stopping) {
-      const started = Date.now();
-      try {
-        // One batch per tick, of everything available: looping straight on would commit a
-        // stream of tiny batches under load, each paying the fixed cost of a Parquet file.
-        await this.#loadBatch();
-        this.#lastError = null;
-      } catch (error) {
-        // Keep the position: the same batch is retried on the next tick.
-        this.#lastError = error instanceof Error ? error.message : String(error);
-      }
-      const wait = Math.max(10, this.#options.flushIntervalMs - (Date.now() - started));
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, wait);
-        this.#wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.#wake = null;
-    }
   }
 
   async #loadBatch(): Promise<number> {

@@ -1,13 +1,12 @@
 import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import type { CollectResponse } from "../collect/index.js";
+import { type CollectResponse, SEGMENT_PATHS } from "../collect/index.js";
 import { QueryError } from "../warehouse/index.js";
 import { renderHomePage } from "../web/index.js";
 import type { Sluice } from "./runtime.js";
 
-const SEGMENT_PATHS = ["batch", "track", "page", "screen", "identify", "group", "alias"];
-const COLLECTOR_PATHS = new Set(SEGMENT_PATHS.map((name) => `/v1/${name}`));
+const COLLECTOR_PATHS = new Set(SEGMENT_PATHS);
 /** Content types Fastify's catch-all parser takes for sure; others go through Fastify. */
 const PLAIN_CONTENT_TYPE = /^(?:application\/json|text\/plain)\s*(?:;\s*charset="?[\w-]+"?\s*)?$/i;
 /** Fastify's defaults, which it applies only to servers it creates itself. */
@@ -61,10 +60,10 @@ export function buildApp(sluice: Sluice): FastifyInstance {
     reply.code(health.ok ? 200 : 503).send(health);
   });
 
-  for (const name of SEGMENT_PATHS) {
-    app.post(`/v1/${name}`, async (request, reply) => {
+  for (const path of SEGMENT_PATHS) {
+    app.post(path, async (request, reply) => {
       const result = await sluice.collector.handle({
-        path: `/v1/${name}`,
+        path,
         headers: request.headers,
         body: bodyOf(request),
         remoteAddress: request.socket.remoteAddress,

@@ -7,6 +7,7 @@ export { buildApp } from "./app.js";
 export {
   busPath,
   catalogPath,
+  createQueryEngine,
   type Health,
   LAKE_TABLES,
   lakePath,
@@ -14,6 +15,7 @@ export {
   type Sluice,
   type Storage,
   startSluice,
+  warehouseFor,
 } from "./runtime.js";
 
 /** A start-up failure to report as one line. */

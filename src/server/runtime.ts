@@ -37,11 +37,32 @@ export interface Health {
   collector: { ok: boolean } & CollectorStats;
   bus: { ok: boolean };
   loader: { ok: boolean; tables: ReturnType<Loader["status"]>[] };
+  /** Compaction failing does not stop ingest or queries, so it is reported but not counted in `ok`. */
+  compactor: { lastError: string | null };
 }
 
 export const catalogPath = (dataDir: string): string => join(dataDir, "catalog.db");
 export const lakePath = (dataDir: string): string => join(dataDir, "lake");
 export const busPath = (dataDir: string): string => join(dataDir, "bus");
+
+/** DuckDB for queries, as configured. */
+export function createQueryEngine(config: Config): Promise<DuckDBInstance> {
+  return createEngine({
+    threads: config.duckdb_threads || undefined,
+    memoryLimit: config.duckdb_memory_limit || undefined,
+  });
+}
+
+/** The warehouse over a data dir's lake, with the configured query limits. */
+export function warehouseFor(config: Config, catalog: Catalog, engine: DuckDBInstance): Warehouse {
+  return new Warehouse({
+    catalog,
+    engine,
+    lakeRoot: lakePath(config.data_dir),
+    timeoutMs: config.query_timeout_ms,
+    maxRows: config.query_max_rows,
+  });
+}
 
 /** The storage side of Sluice: bus, catalog, lake loaders; no collector or HTTP. */
 export interface Storage {
@@ -71,10 +92,7 @@ export async function openStorage(config: Config): Promise<Storage> {
     fsync: config.fsync,
   });
   const catalog = openSqliteCatalog(catalogPath(config.data_dir));
-  const engine = await createEngine({
-    threads: config.duckdb_threads || undefined,
-    memoryLimit: config.duckdb_memory_limit || undefined,
-  });
+  const engine = await createQueryEngine(config);
   const loadEngine = await createEngine({
     threads: config.loader_duckdb_threads || undefined,
     memoryLimit: config.duckdb_memory_limit || undefined,
@@ -126,13 +144,7 @@ export async function openStorage(config: Config): Promise<Storage> {
 export async function startSluice(config: Config): Promise<Sluice> {
   const storage = await openStorage(config);
   const { bus, catalog, engine, loaders, compactor } = storage;
-  const warehouse = new Warehouse({
-    catalog,
-    engine,
-    lakeRoot: lakePath(config.data_dir),
-    timeoutMs: config.query_timeout_ms,
-    maxRows: config.query_max_rows,
-  });
+  const warehouse = warehouseFor(config, catalog, engine);
   const windowMs = config.dedupe_window_hours * 3_600_000;
   const deduper = new Deduper({ windowMs });
   await rememberRecentIds(warehouse, deduper, windowMs);
@@ -157,6 +169,7 @@ export async function startSluice(config: Config): Promise<Sluice> {
       collector: { ok: busOk, ...collector.stats() },
       bus: { ok: busOk },
       loader: { ok: loaderOk, tables },
+      compactor: { lastError: compactor.lastError() },
     };
   };
   return {

@@ -80,6 +80,12 @@ describe("server end to end", () => {
     );
   });
 
+  test("analytics.js short paths reach the collector", async () => {
+    const ack = await post(server, "/v1/t", track("short-1"));
+    assert.equal(ack.status, 200);
+    await eventually(async () => (await count(server, "event_id = 'short-1'")) === 1);
+  });
+
   test("gzip bodies are accepted; a resent messageId is acknowledged and stored once", async () => {
     const body = gzipSync(JSON.stringify({ batch: [track("dup-1"), track("dup-2")] }));
     const first = await post(server, "/v1/batch", body, { "content-encoding": "gzip" });
