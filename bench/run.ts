@@ -30,7 +30,7 @@ const BENCHMARKS: Record<string, Benchmark> = {
     run: runFreshness,
   },
   query: {
-    summary: "ten analytic queries through /v1/query vs. DuckDB directly on the same Parquet",
+    summary: "eleven analytic queries through /v1/query vs. DuckDB directly on the same Parquet",
     params: queryParams,
     run: runQuery,
   },

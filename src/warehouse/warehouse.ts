@@ -2,6 +2,7 @@ import { join } from "node:path";
 import type { DuckDBConnection, DuckDBInstance, DuckDBResultReader } from "@duckdb/node-api";
 import type { Catalog, DataFile, ReadLease, TableDef } from "../catalog/index.js";
 import { sqlIdent, sqlString } from "./engine.js";
+import { dayInRange, TimeRanges } from "./time-range.js";
 
 interface ViewSchema {
   name: string;
@@ -44,11 +45,13 @@ const INTEGER_TYPES = new Set(["BIGINT", "UBIGINT", "HUGEINT", "UHUGEINT"]);
  */
 export class Warehouse {
   readonly #options: Required<Omit<WarehouseOptions, "engine" | "catalog">> & WarehouseOptions;
-  /** View schemas by snapshot and pruning choice, shared by the queries that pin that snapshot. */
+  /** View schemas by snapshot and day ranges, shared by the queries that pin that snapshot. */
   readonly #schemas = new Map<string, ViewSchema>();
   #latestSnapshot = 0;
   /** Tells apart the schemas of warehouses sharing one engine. */
   readonly #id = ++warehouses;
+  #schemaCount = 0;
+  readonly #timeRanges = new TimeRanges();
 
   constructor(options: WarehouseOptions) {
     this.#options = { timeoutMs: 300_000, maxRows: 100_000, ...options };
@@ -80,24 +83,23 @@ export class Warehouse {
 
   /**
    * The schema whose views read exactly the lease's snapshot. Creating views binds
-   * every file list, so it happens once per snapshot (and pruning choice), not per query.
+   * every file list, so it happens once per snapshot (and day ranges), not per query.
    */
   async #acquireSchema(connection: DuckDBConnection, lease: ReadLease, sql: string): Promise<ViewSchema> {
     const tables = await this.#options.catalog.tables();
-    const candidates = tables.filter((table) => mentions(sql, table.partitionBy?.fromTimestamp));
-    const filtered = candidates.length > 0 ? await constantFilterColumns(connection, sql) : new Set<string>();
-    const pruned = candidates.filter((table) => {
-      const column = table.partitionBy?.fromTimestamp ?? "";
-      return filtered.has(column) || filtered.has("*");
-    });
-    const key = `${lease.snapshot}:${pruned.map((table) => table.name).join(",")}`;
+    const ranges = await this.#timeRanges.ranges(connection, sql, tables);
+    const rangeKey = [...ranges].map(([table, { from, to }]) => `${table}=${from}..${to}`).join(",");
+    const key = `${lease.snapshot}:${rangeKey}`;
     let schema = this.#schemas.get(key);
     if (!schema) {
-      const name = ["snapshot", this.#id, lease.snapshot, ...pruned.map((table) => table.name)].join("_");
+      const name = `snapshot_${this.#id}_${lease.snapshot}_${++this.#schemaCount}`;
       const views = tables.map((table) => {
-        const select = this.tableSql(table, lease.files(table.name), {
-          pruneByTimestamp: pruned.includes(table),
-        });
+        const range = ranges.get(table.name.toLowerCase());
+        const files = lease.files(table.name);
+        const select = this.tableSql(
+          table,
+          range ? files.filter((file) => dayInRange(file.partition, range)) : files,
+        );
         return `CREATE VIEW ${sqlIdent(name)}.${sqlIdent(table.name)} AS ${select}`;
       });
       const created = this.#run([`CREATE SCHEMA ${sqlIdent(name)}`, ...views].join(";\n"));
@@ -140,15 +142,10 @@ export class Warehouse {
   }
 
   /**
-   * The SELECT that reads a table's files: its columns, then the partition column.
-   * A filter on `dt` prunes files through the Hive path. DuckDB cannot infer `dt`
-   * from a filter on `ts`, so with `pruneByTimestamp` a partitioned table becomes a
-   * UNION ALL of one scan per day, each bounded to its day on the timestamp: the
-   * optimizer then drops the days a `ts` filter excludes. That form costs a bind
-   * per day and a range check on every row, so it is used only when the query
-   * compares the timestamp column with a constant; otherwise one scan reads every file.
+   * The SELECT that reads a table's files: its columns, then the partition column, whose
+   * value comes from the Hive path (so a filter on `dt` skips files by their path).
    */
-  tableSql(table: TableDef, files: DataFile[], options: { pruneByTimestamp?: boolean } = {}): string {
+  tableSql(table: TableDef, files: DataFile[]): string {
     const columns = table.columns.map((column) => sqlIdent(column.name));
     const partition = table.partitionBy;
     if (files.length === 0) {
@@ -156,74 +153,22 @@ export class Warehouse {
       if (partition) nulls.push(`CAST(NULL AS DATE) AS ${sqlIdent(partition.column)}`);
       return `SELECT ${nulls.join(", ")} WHERE false`;
     }
-    const list = (group: DataFile[]) =>
-      `[${group.map((file) => sqlString(join(this.#options.lakeRoot, file.path))).join(", ")}]`;
-    if (!partition) return `SELECT ${columns.join(", ")} FROM read_parquet(${list(files)})`;
+    const list = `[${files.map((file) => sqlString(join(this.#options.lakeRoot, file.path))).join(", ")}]`;
+    if (!partition) {
+      // Unpartitioned tables are loaded from files and gain columns or widen types over time:
+      // files are read by column name, a typed row that matches nothing (WHERE false) supplies
+      // columns no file has yet, and each column is cast to its declared type. DuckDB drops the
+      // empty branch and still pushes projections and filters into the Parquet scan.
+      const typed = table.columns.map((column) => `CAST(NULL AS ${column.type}) AS ${sqlIdent(column.name)}`);
+      const casts = table.columns.map(
+        (column) => `CAST(${sqlIdent(column.name)} AS ${column.type}) AS ${sqlIdent(column.name)}`,
+      );
+      return `SELECT ${casts.join(", ")} FROM (SELECT ${typed.join(", ")} WHERE false UNION ALL BY NAME SELECT * FROM read_parquet(${list}, union_by_name = true))`;
+    }
     const hive = `hive_partitioning = true, hive_types = {${sqlString(partition.column)}: 'DATE'}`;
     const select = [...columns, sqlIdent(partition.column)].join(", ");
-    if (!options.pruneByTimestamp) return `SELECT ${select} FROM read_parquet(${list(files)}, ${hive})`;
-
-    const byPartition = new Map<string, DataFile[]>();
-    for (const file of files)
-      byPartition.set(file.partition, [...(byPartition.get(file.partition) ?? []), file]);
-    const ts = sqlIdent(partition.fromTimestamp);
-    return [...byPartition]
-      .map(([day, group]) => {
-        const start = `TIMESTAMPTZ ${sqlString(`${day} 00:00:00+00`)}`;
-        return `SELECT ${select} FROM read_parquet(${list(group)}, ${hive}) WHERE ${ts} >= ${start} AND ${ts} < ${start} + INTERVAL 1 DAY`;
-      })
-      .join("\nUNION ALL\n");
+    return `SELECT ${select} FROM read_parquet(${list}, ${hive})`;
   }
-}
-
-/** Whether `sql` contains `name` as a word (case-insensitive); a false positive only costs speed. */
-function mentions(sql: string, name: string | undefined): boolean {
-  if (!name) return false;
-  return new RegExp(`(^|[^A-Za-z0-9_$])${name}($|[^A-Za-z0-9_$])`, "i").test(sql);
-}
-
-/**
- * The columns the query compares with constants (`ts >= now() - INTERVAL 1 HOUR`,
- * `ts BETWEEN a AND b`), found in DuckDB's own parse tree. When the statement
- * cannot be serialised (not a SELECT), answers "*": any column might be filtered.
- */
-async function constantFilterColumns(connection: DuckDBConnection, sql: string): Promise<Set<string>> {
-  const select = sql.replace(/^\s*EXPLAIN(\s+ANALY[SZ]E)?\s+/i, "");
-  const reader = await connection.runAndReadAll("SELECT json_serialize_sql($1::VARCHAR)", [select]);
-  const tree = JSON.parse(String(reader.getRowsJson()[0]?.[0])) as { error: boolean };
-  const columns = new Set<string>();
-  if (tree.error) return new Set(["*"]);
-  const columnOf = (node: unknown): string | null => {
-    const ref = node as { class?: string; column_names?: string[] };
-    return ref?.class === "COLUMN_REF" ? (ref.column_names?.at(-1)?.toLowerCase() ?? null) : null;
-  };
-  const hasColumn = (node: unknown): boolean =>
-    typeof node === "object" &&
-    node !== null &&
-    ((node as { class?: string }).class === "COLUMN_REF" || Object.values(node).some(hasColumn));
-  const visit = (node: unknown): void => {
-    if (typeof node !== "object" || node === null) return;
-    const expression = node as {
-      class?: string;
-      left?: unknown;
-      right?: unknown;
-      input?: unknown;
-      lower?: unknown;
-      upper?: unknown;
-    };
-    if (expression.class === "COMPARISON") {
-      const left = columnOf(expression.left);
-      const right = columnOf(expression.right);
-      if (left && !hasColumn(expression.right)) columns.add(left);
-      if (right && !hasColumn(expression.left)) columns.add(right);
-    } else if (expression.class === "BETWEEN") {
-      const input = columnOf(expression.input);
-      if (input && !hasColumn(expression.lower) && !hasColumn(expression.upper)) columns.add(input);
-    }
-    for (const child of Object.values(node)) visit(child);
-  };
-  visit(tree);
-  return columns;
 }
 
 function toResult(reader: DuckDBResultReader, maxRows: number): QueryResult {
