@@ -13,8 +13,8 @@ export const EVENTS: TableDef = {
   partitionBy: { column: "dt", fromTimestamp: "ts" },
 };
 
-/** A throwaway lake: temp dir, catalog, engine and warehouse over them. */
-export async function tempLake(): Promise<{
+/** A throwaway lake: temp dir, catalog, engine and warehouse over them; `sandboxed` as the server's query engine is. */
+export async function tempLake(options: { sandboxed?: boolean } = {}): Promise<{
   dir: string;
   lakeRoot: string;
   catalog: Catalog;
@@ -26,7 +26,10 @@ export async function tempLake(): Promise<{
   const lakeRoot = join(dir, "lake");
   const catalog = openSqliteCatalog(join(dir, "catalog.db"));
   await catalog.ensureTable(EVENTS);
-  const engine = await createEngine({ threads: 2 });
+  const engine = await createEngine({
+    threads: 2,
+    sandbox: options.sandboxed ? { readableDirs: [lakeRoot], tempDir: join(dir, "tmp") } : undefined,
+  });
   const warehouse = new Warehouse({ catalog, engine, lakeRoot });
   return {
     dir,

@@ -7,6 +7,7 @@ export { buildApp } from "./app.js";
 export {
   busPath,
   catalogPath,
+  createLoadEngine,
   createQueryEngine,
   type Health,
   LAKE_TABLES,

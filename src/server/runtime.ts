@@ -23,7 +23,10 @@ export interface Sluice {
   config: Config;
   bus: Bus;
   catalog: Catalog;
+  /** DuckDB for users' queries (sandboxed). */
   engine: DuckDBInstance;
+  /** DuckDB for Sluice's own writing: loads and compaction. */
+  loadEngine: DuckDBInstance;
   warehouse: Warehouse;
   collector: Collector;
   loaders: Loader[];
@@ -45,10 +48,22 @@ export const catalogPath = (dataDir: string): string => join(dataDir, "catalog.d
 export const lakePath = (dataDir: string): string => join(dataDir, "lake");
 export const busPath = (dataDir: string): string => join(dataDir, "bus");
 
-/** DuckDB for queries, as configured. */
+/** DuckDB for users' queries, as configured: sandboxed to reading the lake. */
 export function createQueryEngine(config: Config): Promise<DuckDBInstance> {
   return createEngine({
     threads: config.duckdb_threads || undefined,
+    memoryLimit: config.duckdb_memory_limit || undefined,
+    sandbox: { readableDirs: [lakePath(config.data_dir)], tempDir: join(config.data_dir, "tmp") },
+  });
+}
+
+/**
+ * DuckDB for Sluice's own writing (loading the bus and files, compaction): not sandboxed, and kept
+ * to few threads so ingest keeps its cores.
+ */
+export function createLoadEngine(config: Config): Promise<DuckDBInstance> {
+  return createEngine({
+    threads: config.loader_duckdb_threads || undefined,
     memoryLimit: config.duckdb_memory_limit || undefined,
   });
 }
@@ -93,10 +108,7 @@ export async function openStorage(config: Config): Promise<Storage> {
   });
   const catalog = openSqliteCatalog(catalogPath(config.data_dir));
   const engine = await createQueryEngine(config);
-  const loadEngine = await createEngine({
-    threads: config.loader_duckdb_threads || undefined,
-    memoryLimit: config.duckdb_memory_limit || undefined,
-  });
+  const loadEngine = await createLoadEngine(config);
   const loaders: Loader[] = [];
   for (const table of LAKE_TABLES) {
     const loader = new Loader({
@@ -143,7 +155,7 @@ export async function openStorage(config: Config): Promise<Storage> {
 /** Starts everything but HTTP: storage, background loading and compaction, the collector. */
 export async function startSluice(config: Config): Promise<Sluice> {
   const storage = await openStorage(config);
-  const { bus, catalog, engine, loaders, compactor } = storage;
+  const { bus, catalog, engine, loadEngine, loaders, compactor } = storage;
   const warehouse = warehouseFor(config, catalog, engine);
   const windowMs = config.dedupe_window_hours * 3_600_000;
   const deduper = new Deduper({ windowMs });
@@ -177,6 +189,7 @@ export async function startSluice(config: Config): Promise<Sluice> {
     bus,
     catalog,
     engine,
+    loadEngine,
     warehouse,
     collector,
     loaders,

@@ -5,6 +5,12 @@ export interface EngineOptions {
   threads?: number;
   /** e.g. "4GB"; defaults to DuckDB's own (80% of RAM). */
   memoryLimit?: string;
+  /**
+   * Lock the engine down for users' SQL: files are reachable only under `readableDirs` (the
+   * lake), spills go to `tempDir`, and no setting can be changed afterwards (so neither can
+   * these). No other file, no ATTACH, no extension loading: DuckDB refuses them itself.
+   */
+  sandbox?: { readableDirs: string[]; tempDir: string };
 }
 
 /**
@@ -22,6 +28,17 @@ export async function createEngine(options: EngineOptions = {}): Promise<DuckDBI
   // Settings owned by bundled extensions (icu, parquet) can only be set once the instance is up.
   const connection = await instance.connect();
   await connection.run("SET GLOBAL TimeZone = 'UTC'; SET GLOBAL parquet_metadata_cache = true");
+  if (options.sandbox) {
+    const dirs = options.sandbox.readableDirs.map((dir) => sqlString(dir.endsWith("/") ? dir : `${dir}/`));
+    await connection.run(
+      [
+        `SET GLOBAL temp_directory = ${sqlString(options.sandbox.tempDir)}`,
+        `SET GLOBAL allowed_directories = [${dirs.join(", ")}]`,
+        "SET GLOBAL enable_external_access = false",
+        "SET GLOBAL lock_configuration = true",
+      ].join("; "),
+    );
+  }
   connection.closeSync();
   return instance;
 }

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 import { EVENTS, loadSynthetic, tempLake } from "../lake/test-support.js";
-import { QueryError } from "./index.js";
+import { QueryError, sqlString } from "./index.js";
 
 /** Sums "Total Files Read: n" over the scans of an EXPLAIN ANALYZE plan. */
 const filesRead = (plan: string): number =>
@@ -104,6 +106,45 @@ describe("warehouse", () => {
       const bounded = await lake.warehouse.query(`SELECT count(*) FROM events WHERE ${nov3} OR event = 'e1'`);
       // e1 is every 5th event (100 of 500); the window holds 40 events of Nov 3, 8 of them e1.
       assert.deepEqual(bounded.rows, [[100 + 40 - 8]]);
+    } finally {
+      await lake.close();
+    }
+  });
+
+  test("users' SQL only reads the lake: other files, writes, settings and extensions are refused", async () => {
+    const lake = await tempLake({ sandboxed: true });
+    try {
+      await loadSynthetic(lake, { count: 100, prefix: "a" });
+      const refusals: [string, RegExp][] = [
+        ["SELECT * FROM read_csv('/etc/passwd')", /Permission Error/],
+        ["SELECT * FROM read_text('/etc/hostname')", /Permission Error/],
+        [`SELECT * FROM read_blob(${sqlString(join(lake.dir, "catalog.db"))})`, /Permission Error/],
+        [`SELECT * FROM read_parquet(${sqlString(`${lake.lakeRoot}/../catalog.db`)})`, /Permission Error/],
+        ["SELECT * FROM glob('/*')", /Permission Error/],
+        [`COPY (SELECT 1) TO ${sqlString(join(lake.lakeRoot, "x.csv"))}`, /Only read-only .* COPY/],
+        ["CREATE TABLE t AS SELECT 1", /Only read-only .* CREATE/],
+        ["CREATE OR REPLACE VIEW events AS SELECT 1", /Only read-only .* CREATE/],
+        ["SELECT 1; DROP SCHEMA main CASCADE", /statement 2 is DROP/],
+        ["ATTACH ':memory:' AS other", /Only read-only .* ATTACH/],
+        ["INSTALL httpfs", /Only read-only/],
+        ["LOAD parquet", /Only read-only .* LOAD/],
+        ["SET enable_external_access = true", /Only read-only/],
+        ["SELECT * FROM query('COPY (SELECT 1) TO ''/tmp/sluice-escape.csv''')", /single SELECT/],
+        ["PRAGMA enable_profiling", /Only read-only .* PRAGMA/],
+      ];
+      for (const [sql, message] of refusals) {
+        await assert.rejects(lake.warehouse.query(sql), (error: Error) => {
+          assert.ok(error instanceof QueryError, `${sql}: ${error}`);
+          assert.match(error.message, message, sql);
+          return true;
+        });
+      }
+      assert.equal(existsSync(join(lake.lakeRoot, "x.csv")), false);
+      // Reading is untouched, DuckDB's read-only conveniences included.
+      assert.deepEqual((await lake.warehouse.query("SELECT count(*) FROM events")).rows, [[100]]);
+      for (const sql of ["DESCRIBE events", "SHOW TABLES", "SUMMARIZE events", "EXPLAIN SELECT 1"]) {
+        assert.ok((await lake.warehouse.query(sql)).rows.length > 0, sql);
+      }
     } finally {
       await lake.close();
     }

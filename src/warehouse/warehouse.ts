@@ -1,5 +1,10 @@
 import { join } from "node:path";
-import type { DuckDBConnection, DuckDBInstance, DuckDBResultReader } from "@duckdb/node-api";
+import {
+  type DuckDBConnection,
+  type DuckDBInstance,
+  type DuckDBResultReader,
+  StatementType,
+} from "@duckdb/node-api";
 import type { Catalog, DataFile, ReadLease, TableDef } from "../catalog/index.js";
 import { sqlIdent, sqlString } from "./engine.js";
 import { dayInRange, TimeRanges } from "./time-range.js";
@@ -35,6 +40,7 @@ export interface WarehouseOptions {
 
 let warehouses = 0;
 
+const CHECKED_STATEMENTS = 1024;
 const INTEGER_TYPES = new Set(["BIGINT", "UBIGINT", "HUGEINT", "UHUGEINT"]);
 
 /**
@@ -52,6 +58,8 @@ export class Warehouse {
   readonly #id = ++warehouses;
   #schemaCount = 0;
   readonly #timeRanges = new TimeRanges();
+  /** SQL texts found read-only: a statement's type does not change, so each is checked once. */
+  readonly #readOnlyChecked = new Set<string>();
 
   constructor(options: WarehouseOptions) {
     this.#options = { timeoutMs: 300_000, maxRows: 100_000, ...options };
@@ -68,6 +76,7 @@ export class Warehouse {
       await connection.run(`SET search_path = ${sqlString(schema.name)}`);
       let reader: DuckDBResultReader;
       try {
+        await this.#checkReadOnly(connection, sql);
         reader = await connection.streamAndReadUntil(sql, maxRows + 1);
       } catch (error) {
         throw new QueryError(error instanceof Error ? error.message : String(error));
@@ -79,6 +88,26 @@ export class Warehouse {
       if (schema) this.#releaseSchema(schema);
       await lease.release();
     }
+  }
+
+  /**
+   * Refuses every statement but SELECT (SHOW, DESCRIBE, SUMMARIZE and PIVOT are SELECTs) and
+   * EXPLAIN: SQL through the warehouse reads; tables change only through loads and models.
+   */
+  async #checkReadOnly(connection: DuckDBConnection, sql: string): Promise<void> {
+    if (this.#readOnlyChecked.has(sql)) return;
+    const statements = await connection.extractStatements(sql);
+    for (let index = 0; index < statements.count; index++) {
+      const type = (await statements.prepare(index)).statementType;
+      if (type !== StatementType.SELECT && type !== StatementType.EXPLAIN) {
+        const name = StatementType[type] ?? String(type);
+        throw new QueryError(
+          `Only read-only queries (SELECT, EXPLAIN) can run here; statement ${index + 1} is ${name}.`,
+        );
+      }
+    }
+    if (this.#readOnlyChecked.size >= CHECKED_STATEMENTS) this.#readOnlyChecked.clear();
+    this.#readOnlyChecked.add(sql);
   }
 
   /**
