@@ -139,7 +139,7 @@ describe("server end to end", () => {
     assert.equal(health.status, 200);
   });
 
-  test("POST /v1/query needs the admin token and answers SQL errors with 400 and DuckDB's message", async () => {
+  test("POST /v1/query needs the admin token, reads only the lake, and answers SQL errors with 400", async () => {
     const noToken = await fetch(`${server.url}/v1/query`, {
       method: "POST",
       body: JSON.stringify({ sql: "select 1" }),
@@ -158,6 +158,18 @@ describe("server end to end", () => {
     });
     assert.equal(bad.status, 400);
     assert.match(((await bad.json()) as { error: string }).error, /no_such_column/);
+    for (const [sql, reason] of [
+      ["select * from read_csv('/etc/passwd')", /Permission Error/],
+      ["create table t as select 1", /Only read-only queries/],
+    ] as const) {
+      const refused = await fetch(`${server.url}/v1/query`, {
+        method: "POST",
+        headers: { authorization: bearer() },
+        body: JSON.stringify({ sql }),
+      });
+      assert.equal(refused.status, 400, sql);
+      assert.match(((await refused.json()) as { error: string }).error, reason);
+    }
     const ok = await query(server.url, "select 1 as one, 'a' as letter");
     assert.deepEqual(ok, {
       columns: [
