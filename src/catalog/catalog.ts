@@ -15,9 +15,14 @@ import type { ColumnDef } from "../collect/model.js";
 
 export interface TableDef {
   name: string;
-  columns: ColumnDef[];
+  columns: TableColumn[];
   /** Partitioning: the Hive path column `dt`, the UTC date of a timestamp column. */
   partitionBy: Partitioning | null;
+}
+
+export interface TableColumn extends ColumnDef {
+  /** What the column holds; for a loaded file, the header it came from (`Order ID` for `order_id`). */
+  description?: string;
 }
 
 export interface Partitioning {
@@ -45,7 +50,48 @@ export interface Commit {
   remove?: string[];
   /** A consumer's bus position, stored atomically with the files. */
   offset?: { consumer: string; position: number };
+  /**
+   * The table's columns from this snapshot on (a load that adds or widens columns). A table
+   * not yet in the catalog is created, unpartitioned.
+   */
+  columns?: TableColumn[];
+  /**
+   * Optimistic concurrency: commit only if the table's latest snapshot (`tableSnapshot`) is
+   * still this one, else throw CommitConflictError. A change planned from what the table
+   * looked like (its columns, its live files) then cannot overwrite a concurrent one.
+   */
+  ifTableSnapshot?: number;
+  /** A successful file load, recorded in the same transaction as its files. */
+  load?: NewLoadRun;
 }
+
+export type LoadStatus = "loaded" | "skipped" | "failed";
+
+/** One attempt to load a file into a table: the run history of batch sources. */
+export interface LoadRun {
+  id: number;
+  table: string;
+  /** The file's name (no directories). */
+  file: string;
+  /** The content's sha256 (hex); null when the file could not be read at all. */
+  sha256: string | null;
+  bytes: number;
+  mode: "append" | "replace";
+  /** Where the file came from: cli, upload or landing. */
+  origin: string;
+  status: LoadStatus;
+  rows: number;
+  /** Schema changes the load made, e.g. "added column region (VARCHAR)". */
+  changes: string[];
+  /** Why a load failed, or why it was skipped. */
+  message: string | null;
+  startedAt: string;
+  finishedAt: string;
+  /** The snapshot that made the rows visible (loaded runs only). */
+  snapshot: number | null;
+}
+
+export type NewLoadRun = Omit<LoadRun, "id" | "snapshot">;
 
 /** A pinned snapshot: its files stay on disk until `release()` (or the lease expires). */
 export interface ReadLease {
@@ -72,6 +118,17 @@ export interface Catalog {
   forget(paths: string[]): Promise<void>;
   /** Every file the catalog still knows in a table, live or awaiting deletion. */
   listedPaths(table: string): Promise<string[]>;
+  /** The latest snapshot that changed `table`; 0 when none did. */
+  tableSnapshot(table: string): Promise<number>;
+  /**
+   * The load whose rows are in `table` now with this content hash: a successful load not
+   * superseded since by a `replace` load. Null when that content is not in the table.
+   */
+  liveLoad(table: string, sha256: string): Promise<LoadRun | null>;
+  /** Records a load that committed nothing (skipped or failed). */
+  recordLoad(run: NewLoadRun): Promise<LoadRun>;
+  /** The run history, newest first. */
+  loads(options?: { table?: string; limit?: number }): Promise<LoadRun[]>;
   close(): Promise<void>;
 }
 

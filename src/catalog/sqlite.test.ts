@@ -3,7 +3,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { type Catalog, CommitConflictError, type DataFile, openSqliteCatalog } from "./index.js";
+import {
+  type Catalog,
+  CommitConflictError,
+  type DataFile,
+  type NewLoadRun,
+  openSqliteCatalog,
+} from "./index.js";
 
 const DT = { column: "dt", fromTimestamp: "ts" } as const;
 const file = (path: string, rows = 10): DataFile => ({
@@ -112,5 +118,111 @@ describe("SQLite catalog", () => {
     );
     assert.equal(await other.offset("loader:events"), 42);
     await other.close();
+  });
+});
+
+describe("SQLite catalog: loaded tables", () => {
+  let dir: string;
+  let catalog: Catalog;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "sluice-catalog-"));
+    catalog = openSqliteCatalog(join(dir, "catalog.db"));
+  });
+  after(async () => {
+    await catalog.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const orders = (path: string): DataFile => ({ table: "orders", path, partition: "", rows: 2, bytes: 100 });
+  const run = (sha256: string, mode: "append" | "replace" = "append"): NewLoadRun => ({
+    table: "orders",
+    file: `${sha256}.csv`,
+    sha256,
+    bytes: 10,
+    mode,
+    origin: "cli",
+    status: "loaded",
+    rows: 2,
+    changes: [],
+    message: null,
+    startedAt: "2026-11-25T10:00:00.000Z",
+    finishedAt: "2026-11-25T10:00:01.000Z",
+  });
+
+  test("a load commit creates the table with its columns and records the load with its snapshot", async () => {
+    assert.equal(await catalog.tableSnapshot("orders"), 0);
+    const columns = [{ name: "order_id", type: "INTEGER", description: "Order ID" }];
+    const snapshot = await catalog.commit({
+      table: "orders",
+      operation: "load",
+      add: [orders("orders/a.parquet")],
+      columns,
+      ifTableSnapshot: 0,
+      load: run("aaa"),
+    });
+    assert.equal(await catalog.tableSnapshot("orders"), snapshot);
+    assert.deepEqual(await catalog.tables(), [{ name: "orders", columns, partitionBy: null }]);
+    const live = await catalog.liveLoad("orders", "aaa");
+    assert.equal(live?.snapshot, snapshot);
+    assert.equal(live?.status, "loaded");
+    assert.equal(await catalog.liveLoad("orders", "bbb"), null);
+  });
+
+  test("a commit planned on an older snapshot of the table is a conflict and changes nothing", async () => {
+    const before = await catalog.tableSnapshot("orders");
+    await assert.rejects(
+      catalog.commit({
+        table: "orders",
+        operation: "load",
+        add: [orders("orders/b.parquet")],
+        ifTableSnapshot: before - 1,
+        load: run("bbb"),
+      }),
+      CommitConflictError,
+    );
+    assert.equal(await catalog.tableSnapshot("orders"), before);
+    assert.equal(await catalog.liveLoad("orders", "bbb"), null);
+  });
+
+  test("the same content cannot be live twice in a table", async () => {
+    await assert.rejects(catalog.commit({ table: "orders", operation: "load", add: [], load: run("aaa") }));
+    assert.equal((await catalog.loads({ table: "orders" })).length, 1);
+  });
+
+  test("a replace load supersedes earlier loads, so their content may be loaded again", async () => {
+    await catalog.commit({
+      table: "orders",
+      operation: "load",
+      add: [orders("orders/c.parquet")],
+      remove: ["orders/a.parquet"],
+      load: run("ccc", "replace"),
+    });
+    assert.equal(await catalog.liveLoad("orders", "aaa"), null);
+    assert.equal((await catalog.liveLoad("orders", "ccc"))?.mode, "replace");
+    assert.deepEqual(
+      (await catalog.liveFiles("orders")).map((f) => f.path),
+      ["orders/c.parquet"],
+    );
+  });
+
+  test("skipped and failed runs are recorded without a snapshot; history is newest first", async () => {
+    const failed = await catalog.recordLoad({
+      ...run("ddd"),
+      status: "failed",
+      rows: 0,
+      message: 'column "amount" is INTEGER in table orders, but row 3 has "abc"',
+    });
+    assert.equal(failed.snapshot, null);
+    const history = await catalog.loads({ table: "orders" });
+    assert.deepEqual(
+      history.map((load) => [load.sha256, load.status]),
+      [
+        ["ddd", "failed"],
+        ["ccc", "loaded"],
+        ["aaa", "loaded"],
+      ],
+    );
+    assert.equal((await catalog.loads({ limit: 1 }))[0]?.id, failed.id);
+    assert.equal((await catalog.loads({ table: "nope" })).length, 0);
   });
 });

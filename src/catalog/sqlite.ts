@@ -5,6 +5,8 @@ import {
   type Commit,
   CommitConflictError,
   type DataFile,
+  type LoadRun,
+  type NewLoadRun,
   type ReadLease,
   type TableDef,
 } from "./catalog.js";
@@ -41,7 +43,63 @@ CREATE TABLE IF NOT EXISTS leases (
   snapshot INTEGER NOT NULL,
   expires_at INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS snapshots_by_table ON snapshots (table_name, id);
+CREATE TABLE IF NOT EXISTS loads (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  table_name TEXT NOT NULL,
+  file TEXT NOT NULL,
+  sha256 TEXT,
+  bytes INTEGER NOT NULL,
+  mode TEXT NOT NULL,
+  origin TEXT NOT NULL,
+  status TEXT NOT NULL,
+  rows INTEGER NOT NULL,
+  changes TEXT NOT NULL,
+  message TEXT,
+  started_at TEXT NOT NULL,
+  finished_at TEXT NOT NULL,
+  snapshot INTEGER,
+  replaced_snapshot INTEGER
+);
+CREATE INDEX IF NOT EXISTS loads_by_table ON loads (table_name, id);
+-- The same content is in a table at most once: the backstop of exactly-once file loads.
+CREATE UNIQUE INDEX IF NOT EXISTS loads_live_content ON loads (table_name, sha256)
+  WHERE status = 'loaded' AND replaced_snapshot IS NULL;
 `;
+
+interface LoadRow {
+  id: number;
+  table_name: string;
+  file: string;
+  sha256: string | null;
+  bytes: number;
+  mode: "append" | "replace";
+  origin: string;
+  status: LoadRun["status"];
+  rows: number;
+  changes: string;
+  message: string | null;
+  started_at: string;
+  finished_at: string;
+  snapshot: number | null;
+}
+
+const toLoadRun = (row: LoadRow): LoadRun => ({
+  id: row.id,
+  table: row.table_name,
+  file: row.file,
+  sha256: row.sha256,
+  bytes: row.bytes,
+  mode: row.mode,
+  origin: row.origin,
+  status: row.status,
+  rows: row.rows,
+  changes: JSON.parse(row.changes),
+  message: row.message,
+  startedAt: row.started_at,
+  finishedAt: row.finished_at,
+  snapshot: row.snapshot,
+});
 
 interface FileRow {
   path: string;
@@ -116,11 +174,44 @@ export function openSqliteCatalog(file: string, options: { readonly?: boolean } 
           WHERE l.expires_at >= ? AND l.snapshot >= f.added_snapshot AND l.snapshot < f.removed_snapshot
         )`),
     listed: db.prepare("SELECT path FROM files WHERE table_name = ?"),
+    tableSnapshot: db.prepare("SELECT COALESCE(MAX(id), 0) AS id FROM snapshots WHERE table_name = ?"),
+    setColumns: db.prepare(
+      "INSERT INTO tables (name, columns, partition_by) VALUES (?, ?, NULL) ON CONFLICT(name) DO UPDATE SET columns = excluded.columns",
+    ),
+    addLoad: db.prepare(`
+      INSERT INTO loads (table_name, file, sha256, bytes, mode, origin, status, rows, changes, message,
+        started_at, finished_at, snapshot)
+      VALUES (@table, @file, @sha256, @bytes, @mode, @origin, @status, @rows, @changes, @message,
+        @startedAt, @finishedAt, @snapshot)`),
+    supersedeLoads: db.prepare(
+      "UPDATE loads SET replaced_snapshot = ? WHERE table_name = ? AND status = 'loaded' AND replaced_snapshot IS NULL",
+    ),
+    liveLoad: db.prepare(
+      "SELECT * FROM loads WHERE table_name = ? AND sha256 = ? AND status = 'loaded' AND replaced_snapshot IS NULL",
+    ),
+    loadById: db.prepare("SELECT * FROM loads WHERE id = ?"),
+    loads: db.prepare("SELECT * FROM loads ORDER BY id DESC LIMIT ?"),
+    loadsOf: db.prepare("SELECT * FROM loads WHERE table_name = ? ORDER BY id DESC LIMIT ?"),
     forget: db.prepare("DELETE FROM files WHERE path = ? AND removed_snapshot IS NOT NULL"),
+  };
+
+  const insertLoad = (run: NewLoadRun, snapshot: number | null): LoadRun => {
+    const id = Number(
+      statements.addLoad.run({ ...run, changes: JSON.stringify(run.changes), snapshot }).lastInsertRowid,
+    );
+    return toLoadRun(statements.loadById.get(id) as LoadRow);
   };
 
   const commitTx = db.transaction((change: Commit): number => {
     const now = Date.now();
+    if (change.ifTableSnapshot !== undefined) {
+      const latest = (statements.tableSnapshot.get(change.table) as { id: number }).id;
+      if (latest !== change.ifTableSnapshot) {
+        throw new CommitConflictError(
+          `table ${change.table} changed since snapshot ${change.ifTableSnapshot}`,
+        );
+      }
+    }
     const snapshot = Number(statements.newSnapshot.run(change.table, change.operation, now).lastInsertRowid);
     for (const path of change.remove ?? []) {
       if (statements.removeFile.run(snapshot, now, path, change.table).changes !== 1) {
@@ -131,6 +222,11 @@ export function openSqliteCatalog(file: string, options: { readonly?: boolean } 
       statements.addFile.run(file.path, change.table, file.partition, file.rows, file.bytes, snapshot);
     }
     if (change.offset) statements.setOffset.run(change.offset.consumer, change.offset.position);
+    if (change.columns) statements.setColumns.run(change.table, JSON.stringify(change.columns));
+    if (change.load) {
+      if (change.load.mode === "replace") statements.supersedeLoads.run(snapshot, change.table);
+      insertLoad(change.load, snapshot);
+    }
     return snapshot;
   });
 
@@ -206,6 +302,21 @@ export function openSqliteCatalog(file: string, options: { readonly?: boolean } 
     },
     async listedPaths(table: string) {
       return (statements.listed.all(table) as { path: string }[]).map((row) => row.path);
+    },
+    async tableSnapshot(table: string) {
+      return (statements.tableSnapshot.get(table) as { id: number }).id;
+    },
+    async liveLoad(table: string, sha256: string) {
+      const row = statements.liveLoad.get(table, sha256) as LoadRow | undefined;
+      return row ? toLoadRun(row) : null;
+    },
+    async recordLoad(run: NewLoadRun) {
+      return insertLoad(run, null);
+    },
+    async loads(options: { table?: string; limit?: number } = {}) {
+      const limit = options.limit ?? 100;
+      const rows = options.table ? statements.loadsOf.all(options.table, limit) : statements.loads.all(limit);
+      return (rows as LoadRow[]).map(toLoadRun);
     },
     async close() {
       leaseDb.close();

@@ -1,12 +1,22 @@
 #!/usr/bin/env node
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { basename } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { BusLockedError, busOwnerPid } from "../bus/index.js";
+import { openSqliteCatalog } from "../catalog/index.js";
 import { type Config, ConfigError, loadConfig } from "../config/index.js";
 import { startDemoShop } from "../demo/index.js";
-import { busPath, ServeError, serve } from "../server/index.js";
-import { QueryError } from "../warehouse/index.js";
+import { busPath, catalogPath, ServeError, serve } from "../server/index.js";
+import {
+  FileLoader,
+  LOAD_MODES,
+  type LoadMode,
+  type ProgressListener,
+  tableNameProblem,
+} from "../sources/index.js";
+import { createEngine, QueryError } from "../warehouse/index.js";
 import { FORMATS, type Format, formatResult } from "./format.js";
 import { runQuery } from "./query.js";
 
@@ -18,6 +28,13 @@ const port = (value: string): number => {
   if (!Number.isInteger(number) || number < 0 || number > 65535) {
     throw new InvalidArgumentError("must be a port number (0-65535)");
   }
+  return number;
+};
+
+const positive = (value: string): number => {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1)
+    throw new InvalidArgumentError("must be a positive whole number");
   return number;
 };
 
@@ -134,6 +151,121 @@ program
     const result = await runQuery(config, sql, { serverRunning });
     console.log(formatResult(result, options.format));
   });
+
+program
+  .command("load")
+  .description(
+    "load a file (CSV, TSV, JSON, NDJSON, Parquet, Excel .xlsx) into a lake table, once per content",
+  )
+  .argument("<file>", "the file to load")
+  .requiredOption("--table <name>", "the table to load into (created if new)")
+  .addOption(
+    new Option("--mode <mode>", "append the rows, or replace the table's rows with them")
+      .choices(LOAD_MODES)
+      .default("append"),
+  )
+  .option("--sheet <name>", "Excel: the sheet to load (default: the first)")
+  .option("--data-dir <dir>", "where data lives (default ./sluice-data, or SLUICE_DATA_DIR)")
+  .option("--config <file>", "configuration file (default <data-dir>/sluice.yaml)")
+  .action(
+    async (file: string, options: CommonOptions & { table: string; mode: LoadMode; sheet?: string }) => {
+      const config = configFrom(options);
+      if (!existsSync(file) || !statSync(file).isFile()) throw new CliError(`no file at ${file}`);
+      const problem = tableNameProblem(options.table);
+      if (problem) throw new CliError(problem);
+      await mkdir(config.data_dir, { recursive: true });
+      const catalog = openSqliteCatalog(catalogPath(config.data_dir));
+      // A load the user waits for may use every core (the server's load engine keeps to few).
+      const engine = await createEngine({
+        threads: config.duckdb_threads || undefined,
+        memoryLimit: config.duckdb_memory_limit || undefined,
+      });
+      try {
+        const loader = new FileLoader({ dataDir: config.data_dir, catalog, engine, config });
+        const progress = terminalProgress(basename(file));
+        const outcome = await loader.load(file, {
+          table: options.table,
+          mode: options.mode,
+          sheet: options.sheet,
+          origin: "cli",
+          onProgress: progress?.update,
+        });
+        progress?.clear();
+        if (outcome.webhookError) console.error(`sluice: warning: ${outcome.webhookError}`);
+        if (outcome.run.status === "failed") throw new CliError(outcome.message);
+        console.log(outcome.message);
+      } finally {
+        await catalog.close();
+        engine.closeSync();
+      }
+    },
+  );
+
+program
+  .command("loads")
+  .description("show the history of file loads: loaded, skipped (already loaded) and failed")
+  .option("--table <name>", "only loads into this table")
+  .option("--limit <n>", "how many, newest first", positive, 20)
+  .addOption(new Option("--format <format>", "output format").choices(FORMATS).default("table"))
+  .option("--data-dir <dir>", "where data lives (default ./sluice-data, or SLUICE_DATA_DIR)")
+  .option("--config <file>", "configuration file (default <data-dir>/sluice.yaml)")
+  .action(async (options: CommonOptions & { table?: string; limit: number; format: Format }) => {
+    const config = configFrom(options);
+    if (!existsSync(config.data_dir)) throw new CliError(`no Sluice data directory at ${config.data_dir}`);
+    const catalog = openSqliteCatalog(catalogPath(config.data_dir));
+    try {
+      const loads = await catalog.loads({ table: options.table, limit: options.limit });
+      if (options.format === "json") {
+        console.log(JSON.stringify({ loads }));
+        return;
+      }
+      const columns = ["id", "finished_at", "table", "file", "origin", "mode", "status", "rows", "message"];
+      const rows = loads.map((load) => [
+        load.id,
+        load.finishedAt,
+        load.table,
+        load.file,
+        load.origin,
+        load.mode,
+        load.status,
+        load.rows,
+        load.message ?? load.changes.join("; "),
+      ]);
+      console.log(
+        formatResult({ columns: columns.map((name) => ({ name, type: "" })), rows }, options.format),
+      );
+    } finally {
+      await catalog.close();
+    }
+  });
+
+/**
+ * A one-line progress bar on stderr while a load runs, only on a terminal and only once it
+ * has taken half a second (small files finish before it would flicker).
+ */
+function terminalProgress(name: string): { update: ProgressListener; clear(): void } | null {
+  if (!process.stderr.isTTY) return null;
+  const started = Date.now();
+  let shown = false;
+  let last = 0;
+  return {
+    update(phase, fraction) {
+      const now = Date.now();
+      if (now - started < 500 || now - last < 100) return;
+      last = now;
+      shown = true;
+      const width = 30;
+      const bar =
+        fraction === null
+          ? ""
+          : ` [${"#".repeat(Math.round(fraction * width)).padEnd(width, ".")}] ${Math.floor(fraction * 100)}%`;
+      process.stderr.write(`\r\x1b[2K${phase} ${name}${bar}`);
+    },
+    clear() {
+      if (shown) process.stderr.write("\r\x1b[2K");
+    },
+  };
+}
 
 try {
   await program.parseAsync(process.argv);

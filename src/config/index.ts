@@ -44,6 +44,14 @@ export interface Config {
   duckdb_memory_limit: string;
   /** Serve /v1/stats without a token (the demo's live page). */
   public_stats: boolean;
+  /** Each file load (loaded, skipped or failed) is POSTed here as JSON ("" = none). */
+  load_webhook_url: string;
+  /** Column types for loaded files that inference should not decide: `table.column` → type. */
+  load_column_types: Record<string, string>;
+  /** How often the server looks for new files in `landing/<table>/`. */
+  landing_poll_interval_ms: number;
+  /** Largest file `POST /v1/tables/<table>/upload` accepts. */
+  max_upload_bytes: number;
 }
 
 export const DEFAULTS: Config = {
@@ -71,6 +79,10 @@ export const DEFAULTS: Config = {
   loader_duckdb_threads: 1,
   duckdb_memory_limit: "",
   public_stats: false,
+  load_webhook_url: "",
+  load_column_types: {},
+  landing_poll_interval_ms: 2_000,
+  max_upload_bytes: 1024 * 1024 * 1024,
 };
 
 export class ConfigError extends Error {}

@@ -5,6 +5,7 @@ import { type CollectResponse, SEGMENT_PATHS } from "../collect/index.js";
 import { QueryError } from "../warehouse/index.js";
 import { renderHomePage } from "../web/index.js";
 import type { Sluice } from "./runtime.js";
+import { tablesRoutes } from "./tables-routes.js";
 
 const COLLECTOR_PATHS = new Set(SEGMENT_PATHS);
 /** Content types Fastify's catch-all parser takes for sure; others go through Fastify. */
@@ -98,6 +99,12 @@ export function buildApp(sluice: Sluice): FastifyInstance {
       cachedStats = { at: Date.now(), body: await liveStats(sluice) };
     }
     return reply.send(cachedStats.body);
+  });
+
+  app.register(tablesRoutes, {
+    sluice,
+    authorized: (request) => authorized(request, config.admin_token),
+    unauthorized,
   });
 
   app.get("/", async (_request, reply) => {

@@ -7,6 +7,7 @@ import { Collector, type CollectorStats, Deduper } from "../collect/index.js";
 import { EVENT_COLUMNS, REJECTED_COLUMNS } from "../collect/model.js";
 import { type Config, writeKeys } from "../config/index.js";
 import { Compactor, Loader } from "../lake/index.js";
+import { LandingWatcher } from "../sources/index.js";
 import { createEngine, Warehouse } from "../warehouse/index.js";
 
 /** The lake tables fed from the bus: topic name = table name. */
@@ -42,6 +43,8 @@ export interface Health {
   loader: { ok: boolean; tables: ReturnType<Loader["status"]>[] };
   /** Compaction failing does not stop ingest or queries, so it is reported but not counted in `ok`. */
   compactor: { lastError: string | null };
+  /** Failures to read the landing folders are reported, like compaction's, without failing health. */
+  landing: { lastError: string | null };
 }
 
 export const catalogPath = (dataDir: string): string => join(dataDir, "catalog.db");
@@ -170,6 +173,8 @@ export async function startSluice(config: Config): Promise<Sluice> {
   });
   for (const loader of loaders) loader.start();
   compactor.start();
+  const landing = new LandingWatcher({ dataDir: config.data_dir, catalog, engine: loadEngine, config });
+  landing.start();
 
   const health = (): Health => {
     const tables = loaders.map((loader) => loader.status());
@@ -182,6 +187,7 @@ export async function startSluice(config: Config): Promise<Sluice> {
       bus: { ok: busOk },
       loader: { ok: loaderOk, tables },
       compactor: { lastError: compactor.lastError() },
+      landing: { lastError: landing.lastError() },
     };
   };
   return {
@@ -197,6 +203,7 @@ export async function startSluice(config: Config): Promise<Sluice> {
     health,
     async close() {
       await collector.close();
+      await landing.stop();
       await storage.close();
     },
   };

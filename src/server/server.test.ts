@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { gzipSync } from "node:zlib";
 import { ADMIN_TOKEN, basicAuth, bearer, eventually, query, startTestServer } from "./test-support.js";
@@ -35,7 +38,7 @@ async function count(server: Server, where: string): Promise<number> {
 describe("server end to end", () => {
   let server: Server;
   before(async () => {
-    server = await startTestServer();
+    server = await startTestServer({ landing_poll_interval_ms: 100 });
   });
   after(async () => {
     await server.close();
@@ -195,5 +198,17 @@ describe("server end to end", () => {
     assert.equal(response.status, 200);
     assert.match(response.headers.get("content-type") ?? "", /text\/html/);
     assert.match(await response.text(), /Sluice/);
+  });
+
+  test("a file dropped in landing/<table>/ becomes a table that joins with events", async () => {
+    const dir = join(server.dataDir, "landing", "customers");
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, "customers.csv"), "User Id,Segment\nuser-1,vip\nuser-2,free\n");
+    await eventually(async () => existsSync(join(dir, "_done", "customers.csv")));
+    const joined = await query(
+      server.url,
+      "SELECT c.segment, count(*) > 0 FROM events e JOIN customers c ON c.user_id = e.user_id GROUP BY 1",
+    );
+    assert.deepEqual(joined.rows, [["vip", true]]);
   });
 });

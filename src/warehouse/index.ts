@@ -1,2 +1,11 @@
 export { createEngine, type EngineOptions, sqlIdent, sqlString } from "./engine.js";
-export { QueryError, type QueryResult, Warehouse, type WarehouseOptions } from "./warehouse.js";
+export {
+  QueryError,
+  type QueryResult,
+  type ResultColumn,
+  type RowsOptions,
+  type RowsResult,
+  type StatementDescription,
+  Warehouse,
+  type WarehouseOptions,
+} from "./warehouse.js";

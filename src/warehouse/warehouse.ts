@@ -3,6 +3,9 @@ import {
   type DuckDBConnection,
   type DuckDBInstance,
   type DuckDBResultReader,
+  type DuckDBType,
+  type DuckDBTypeId,
+  type DuckDBValue,
   StatementType,
 } from "@duckdb/node-api";
 import type { Catalog, DataFile, ReadLease, TableDef } from "../catalog/index.js";
@@ -27,6 +30,31 @@ export interface QueryResult {
 
 /** An error in the user's SQL (DuckDB's message): the HTTP API answers 400. */
 export class QueryError extends Error {}
+
+export interface RowsOptions {
+  /** Values of `$1`, `$2`, … as text, or null. */
+  params?: (string | null)[];
+  maxRows?: number;
+  /** Interrupts the query. */
+  signal?: AbortSignal;
+}
+
+export interface ResultColumn {
+  name: string;
+  type: DuckDBType;
+}
+
+export interface RowsResult {
+  columns: ResultColumn[];
+  rows: DuckDBValue[][];
+  truncated: boolean;
+}
+
+export interface StatementDescription {
+  /** DuckDB's type of each `$n` parameter; INVALID when the statement leaves it open. */
+  parameters: DuckDBTypeId[];
+  columns: ResultColumn[];
+}
 
 export interface WarehouseOptions {
   catalog: Catalog;
@@ -67,23 +95,83 @@ export class Warehouse {
 
   async query(sql: string, options: { maxRows?: number } = {}): Promise<QueryResult> {
     const maxRows = options.maxRows ?? this.#options.maxRows;
+    const reader = await this.#inSnapshot(sql, {}, (connection) =>
+      connection.streamAndReadUntil(sql, maxRows + 1),
+    );
+    return toResult(reader, maxRows);
+  }
+
+  /**
+   * Runs one statement with `$1…` parameters given as text (DuckDB casts each to the type the
+   * statement expects) and returns DuckDB's own values: for protocols that format them
+   * themselves, such as the Postgres wire protocol.
+   */
+  async rows(sql: string, options: RowsOptions = {}): Promise<RowsResult> {
+    const maxRows = options.maxRows ?? this.#options.maxRows;
+    const reader = await this.#inSnapshot(sql, options, async (connection) => {
+      const params = options.params ?? [];
+      if (params.length === 0) return connection.streamAndReadUntil(sql, maxRows + 1);
+      const prepared = await connection.prepare(sql);
+      params.forEach((value, index) => {
+        if (value === null) prepared.bindNull(index + 1);
+        else prepared.bindVarchar(index + 1, value);
+      });
+      return prepared.streamAndReadUntil(maxRows + 1);
+    });
+    const rows = reader.getRows();
+    const truncated = rows.length > maxRows;
+    if (truncated) rows.length = maxRows;
+    return { columns: describeColumns(reader.columnNames(), reader.columnTypes()), rows, truncated };
+  }
+
+  /** The parameters and result columns of one statement, without running it. */
+  async describe(sql: string): Promise<StatementDescription> {
+    return this.#inSnapshot(sql, {}, async (connection) => {
+      const prepared = await connection.prepare(sql);
+      const parameters: DuckDBTypeId[] = [];
+      for (let index = 1; index <= prepared.parameterCount; index++) {
+        parameters.push(prepared.parameterTypeId(index));
+      }
+      const names: string[] = [];
+      const types: DuckDBType[] = [];
+      for (let index = 0; index < prepared.columnCount; index++) {
+        names.push(prepared.columnName(index));
+        types.push(prepared.columnType(index));
+      }
+      return { parameters, columns: describeColumns(names, types) };
+    });
+  }
+
+  /**
+   * Runs `work` on a connection whose table names resolve to the current snapshot's files (pinned
+   * until it is done), once the SQL is known to be read-only; DuckDB's errors become QueryErrors.
+   */
+  async #inSnapshot<T>(
+    sql: string,
+    options: { signal?: AbortSignal },
+    work: (connection: DuckDBConnection) => Promise<T>,
+  ): Promise<T> {
+    options.signal?.throwIfAborted();
     const lease = await this.#options.catalog.lease(this.#options.timeoutMs + 60_000);
     const connection = await this.#options.engine.connect();
-    const timer = setTimeout(() => connection.interrupt(), this.#options.timeoutMs);
+    const interrupt = () => connection.interrupt();
+    const timer = setTimeout(interrupt, this.#options.timeoutMs);
+    options.signal?.addEventListener("abort", interrupt);
     let schema: ViewSchema | null = null;
     try {
       schema = await this.#acquireSchema(connection, lease, sql);
       await connection.run(`SET search_path = ${sqlString(schema.name)}`);
-      let reader: DuckDBResultReader;
       try {
         await this.#checkReadOnly(connection, sql);
-        reader = await connection.streamAndReadUntil(sql, maxRows + 1);
+        return await work(connection);
       } catch (error) {
-        throw new QueryError(error instanceof Error ? error.message : String(error));
+        throw error instanceof QueryError
+          ? error
+          : new QueryError(error instanceof Error ? error.message : String(error));
       }
-      return toResult(reader, maxRows);
     } finally {
       clearTimeout(timer);
+      options.signal?.removeEventListener("abort", interrupt);
       connection.closeSync();
       if (schema) this.#releaseSchema(schema);
       await lease.release();
@@ -198,6 +286,10 @@ export class Warehouse {
     const select = [...columns, sqlIdent(partition.column)].join(", ");
     return `SELECT ${select} FROM read_parquet(${list}, ${hive})`;
   }
+}
+
+function describeColumns(names: string[], types: DuckDBType[]): ResultColumn[] {
+  return names.map((name, index) => ({ name, type: types[index] as DuckDBType }));
 }
 
 function toResult(reader: DuckDBResultReader, maxRows: number): QueryResult {
