@@ -70,7 +70,19 @@ export async function startServer(options: ServerOptions = {}): Promise<SluiceSe
   if (options.cpuProfileDir) nodeFlags.push("--cpu-prof", "--cpu-prof-dir", options.cpuProfileDir);
   const child = spawn(
     process.execPath,
-    [...nodeFlags, "src/cli/main.ts", "serve", "--data-dir", dataDir, "--port", "0", "--host", "127.0.0.1"],
+    [
+      ...nodeFlags,
+      "src/cli/main.ts",
+      "serve",
+      "--data-dir",
+      dataDir,
+      "--port",
+      "0",
+      "--pg-port",
+      "0",
+      "--host",
+      "127.0.0.1",
+    ],
     { cwd: REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"] },
   );
   const output: string[] = [];

@@ -12,6 +12,8 @@ describe("sluice demo (what npm start runs)", () => {
       dataDir,
       "--port",
       "0",
+      "--pg-port",
+      "0",
       "--backfill-days",
       "0",
       "--rate",

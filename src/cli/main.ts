@@ -42,13 +42,20 @@ interface CommonOptions {
   dataDir?: string;
   config?: string;
   port?: number;
+  pgPort?: number;
   host?: string;
 }
 
 function configFrom(options: CommonOptions, extra: Partial<Config> = {}): Config {
   return loadConfig({
     configFile: options.config,
-    overrides: { data_dir: options.dataDir, port: options.port, host: options.host, ...extra },
+    overrides: {
+      data_dir: options.dataDir,
+      port: options.port,
+      pg_port: options.pgPort,
+      host: options.host,
+      ...extra,
+    },
   });
 }
 
@@ -57,6 +64,7 @@ const withServerOptions = (command: Command) =>
     .option("--data-dir <dir>", "where data lives (default ./sluice-data, or SLUICE_DATA_DIR)")
     .option("--config <file>", "configuration file (default <data-dir>/sluice.yaml)")
     .option("--port <n>", "HTTP port (default 8080)", port)
+    .option("--pg-port <n>", "PostgreSQL wire protocol port (default 5433)", port)
     .option("--host <host>", "interface to listen on (default 127.0.0.1)");
 
 /** Stops cleanly on Ctrl-C or SIGTERM; a second signal exits at once. */
@@ -98,6 +106,7 @@ withServerOptions(
   }
   const server = await serve(config);
   console.log(`sluice: serving ${config.data_dir} on ${server.url}`);
+  console.log(`sluice: PostgreSQL protocol on ${server.pgAddress} (password: an API token)`);
   onShutdown(() => server.close());
 });
 
@@ -128,6 +137,9 @@ withServerOptions(
     console.log(`sluice demo: open ${server.url}  (data in ${config.data_dir})`);
     console.log(`  write key:   ${config.write_key}`);
     console.log(`  admin token: ${config.admin_token}`);
+    console.log(
+      `  psql:        PGPASSWORD=${config.admin_token} psql -h ${config.host} -p ${server.pgAddress.split(":").at(-1)} -U admin sluice`,
+    );
     console.log(
       `  try: curl -s -X POST ${server.url}/v1/query -H 'Authorization: Bearer ${config.admin_token}' -d '{"sql":"select event, count(*) from events group by 1 order by 2 desc"}'`,
     );

@@ -12,6 +12,10 @@ export interface Config {
   data_dir: string;
   host: string;
   port: number;
+  /** PostgreSQL wire protocol port, on `host` (0 = any free port). */
+  pg_port: number;
+  /** Rows per result on the Postgres port before it is cut (with a warning). */
+  pg_max_rows: number;
   /** A write key for source `default` (SLUICE_WRITE_KEY). */
   write_key: string;
   /** More write keys: key → source name. */
@@ -58,6 +62,8 @@ export const DEFAULTS: Config = {
   data_dir: "./sluice-data",
   host: "127.0.0.1",
   port: 8080,
+  pg_port: 5433,
+  pg_max_rows: 1_000_000,
   write_key: "",
   write_keys: {},
   admin_token: "",

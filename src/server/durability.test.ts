@@ -14,7 +14,7 @@ const ENV = {
 
 /** Starts `sluice serve` as its own process and resolves with its URL once it listens. */
 async function startServerProcess(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawnCli(["serve", "--data-dir", dataDir, "--port", "0"], ENV);
+  const child = spawnCli(["serve", "--data-dir", dataDir, "--port", "0", "--pg-port", "0"], ENV);
   let output = "";
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), 60_000);

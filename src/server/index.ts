@@ -1,5 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import type { Config } from "../config/index.js";
+import { type PgServer, startPgServer } from "../pgwire/index.js";
 import { buildApp } from "./app.js";
 import { type Sluice, startSluice } from "./runtime.js";
 
@@ -27,10 +28,12 @@ export interface RunningServer {
   app: FastifyInstance;
   /** The base URL, e.g. http://127.0.0.1:8080 */
   url: string;
+  /** Where the PostgreSQL protocol listens, host:port. */
+  pgAddress: string;
   close(): Promise<void>;
 }
 
-/** `sluice serve`: the whole pipeline plus HTTP on one port. */
+/** `sluice serve`: the whole pipeline, HTTP on one port and the PostgreSQL protocol on another. */
 export async function serve(config: Config): Promise<RunningServer> {
   const sluice = await startSluice(config);
   const app = buildApp(sluice);
@@ -45,13 +48,35 @@ export async function serve(config: Config): Promise<RunningServer> {
   }
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
+  let pg: PgServer;
+  try {
+    pg = await startPgServer({
+      warehouse: sluice.warehouse,
+      host: config.host,
+      port: config.pg_port,
+      tokens: [{ secret: config.admin_token, identity: "admin" }],
+      maxRows: config.pg_max_rows,
+    });
+  } catch (error) {
+    await app.close();
+    await sluice.close();
+    if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") {
+      throw new ServeError(
+        `${config.host}:${config.pg_port} is already in use; choose another with --pg-port`,
+      );
+    }
+    throw error;
+  }
+  const hostInUrl = config.host.includes(":") ? `[${config.host}]` : config.host;
   let closing: Promise<void> | null = null;
   return {
     sluice,
     app,
-    url: `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`,
+    url: `http://${hostInUrl}:${port}`,
+    pgAddress: `${hostInUrl}:${pg.port}`,
     close() {
       closing ??= (async () => {
+        await pg.close();
         await app.close();
         await sluice.close();
       })();

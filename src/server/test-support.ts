@@ -21,6 +21,7 @@ export function testConfig(dataDir: string, overrides: Partial<Config> = {}): Co
     overrides: {
       data_dir: dataDir,
       port: 0,
+      pg_port: 0,
       write_key: WRITE_KEY,
       admin_token: ADMIN_TOKEN,
       flush_interval_ms: 50,

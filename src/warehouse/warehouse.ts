@@ -4,7 +4,7 @@ import {
   type DuckDBInstance,
   type DuckDBResultReader,
   type DuckDBType,
-  type DuckDBTypeId,
+  DuckDBTypeId,
   type DuckDBValue,
   StatementType,
 } from "@duckdb/node-api";
@@ -132,13 +132,29 @@ export class Warehouse {
       for (let index = 1; index <= prepared.parameterCount; index++) {
         parameters.push(prepared.parameterTypeId(index));
       }
-      const names: string[] = [];
-      const types: DuckDBType[] = [];
-      for (let index = 0; index < prepared.columnCount; index++) {
-        names.push(prepared.columnName(index));
-        types.push(prepared.columnType(index));
+      const columnTypes = Array.from({ length: prepared.columnCount }, (_, index) =>
+        prepared.columnTypeId(index),
+      );
+      if (!columnTypes.includes(DuckDBTypeId.INVALID)) {
+        const names = columnTypes.map((_, index) => prepared.columnName(index));
+        return {
+          parameters,
+          columns: describeColumns(
+            names,
+            columnTypes.map((_, index) => prepared.columnType(index)),
+          ),
+        };
       }
-      return { parameters, columns: describeColumns(names, types) };
+      // Result types that hang on parameters (`SELECT $1 AS who`) are known only once bound. Bind
+      // an empty read of the statement, which runs nothing: untyped parameters as text (as rows()
+      // binds them), typed ones as NULL of their type.
+      const empty = await connection.prepare(`SELECT * FROM (${sql.replace(/[\s;]+$/, "")}) LIMIT 0`);
+      parameters.forEach((type, index) => {
+        if (type === DuckDBTypeId.INVALID) empty.bindVarchar(index + 1, "");
+        else empty.bindNull(index + 1);
+      });
+      const reader = await empty.runAndReadAll();
+      return { parameters, columns: describeColumns(reader.columnNames(), reader.columnTypes()) };
     });
   }
 
@@ -184,7 +200,13 @@ export class Warehouse {
    */
   async #checkReadOnly(connection: DuckDBConnection, sql: string): Promise<void> {
     if (this.#readOnlyChecked.has(sql)) return;
-    const statements = await connection.extractStatements(sql);
+    let statements: Awaited<ReturnType<DuckDBConnection["extractStatements"]>>;
+    try {
+      statements = await connection.extractStatements(sql);
+    } catch (error) {
+      // DuckDB wraps parser errors; users should see the parser's own message.
+      throw new QueryError(String((error as Error).message).replace(/^Failed to extract statements: /, ""));
+    }
     for (let index = 0; index < statements.count; index++) {
       const type = (await statements.prepare(index)).statementType;
       if (type !== StatementType.SELECT && type !== StatementType.EXPLAIN) {

@@ -1,0 +1,61 @@
+/**
+ * The PostgreSQL wire protocol port: BI tools, psql and Postgres drivers query the lake
+ * as if it were a PostgreSQL server. Log in with any user name and an API token as the
+ * password (SCRAM-SHA-256).
+ */
+import { createServer, type Server, type Socket } from "node:net";
+import type { Warehouse } from "../warehouse/index.js";
+import { ScramVerifiers } from "./scram.js";
+import { Session } from "./session.js";
+
+export interface PgServerOptions {
+  warehouse: Warehouse;
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Accepted passwords, each with whom it logs in as. */
+  tokens: { secret: string; identity: string }[];
+  maxRows: number;
+}
+
+export interface PgServer {
+  /** The port it listens on. */
+  port: number;
+  close(): Promise<void>;
+}
+
+const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+export async function startPgServer(options: PgServerOptions): Promise<PgServer> {
+  const verifiers = new ScramVerifiers(options.tokens);
+  const registry = new Map<string, Session>();
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.setNoDelay(true);
+    new Session(socket, {
+      warehouse: options.warehouse,
+      verifiers,
+      maxRows: options.maxRows,
+      maxMessageBytes: MAX_MESSAGE_BYTES,
+      registry,
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  return {
+    port: typeof address === "object" && address ? address.port : options.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

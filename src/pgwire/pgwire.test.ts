@@ -1,0 +1,185 @@
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
+import pg from "pg";
+import postgres from "postgres";
+import { ADMIN_TOKEN, basicAuth, eventually, query, startTestServer } from "../server/test-support.js";
+
+const run = promisify(execFile);
+
+describe("PostgreSQL wire protocol, with real clients", () => {
+  let server: Awaited<ReturnType<typeof startTestServer>>;
+  let port = 0;
+  const connection = () => ({
+    host: "127.0.0.1",
+    port,
+    user: "admin",
+    database: "sluice",
+    password: ADMIN_TOKEN,
+  });
+
+  before(async () => {
+    server = await startTestServer();
+    port = Number(server.pgAddress.split(":").at(-1));
+    const batch = [1, 2, 3].map((i) => ({
+      type: "track",
+      event: i === 3 ? "Signed Up" : "Order Completed",
+      userId: `user-${i}`,
+      messageId: `pg-${i}`,
+      timestamp: "2026-11-20T10:00:00.000Z",
+      properties: { revenue: i * 10.5 },
+    }));
+    const response = await fetch(`${server.url}/v1/batch`, {
+      method: "POST",
+      headers: { authorization: basicAuth(), "content-type": "application/json" },
+      body: JSON.stringify({ batch }),
+    });
+    assert.equal(response.status, 200);
+    await eventually(async () => {
+      const result = await query(server.url, "SELECT count(*) FROM events WHERE event_id LIKE 'pg-%'");
+      return result.rows[0]?.[0] === 3;
+    });
+  });
+  after(() => server.close());
+
+  test("node-postgres: simple and extended queries, parameters and types", async () => {
+    const client = new pg.Client(connection());
+    await client.connect();
+    try {
+      const simple = await client.query(
+        "SELECT event, count(*) AS n FROM events WHERE event_id LIKE 'pg-%' GROUP BY 1 ORDER BY 1",
+      );
+      assert.deepEqual(simple.rows, [
+        { event: "Order Completed", n: "2" },
+        { event: "Signed Up", n: "1" },
+      ]);
+      assert.equal(simple.command, "SELECT");
+      assert.equal(simple.rowCount, 2);
+
+      const params = await client.query(
+        "SELECT user_id, ts, properties, (properties->>'revenue')::DOUBLE AS revenue, dt FROM events WHERE user_id = $1 AND ts > $2",
+        ["user-2", "2026-11-01T00:00:00Z"],
+      );
+      assert.equal(params.rows.length, 1);
+      const row = params.rows[0];
+      assert.equal(row.user_id, "user-2");
+      assert.deepEqual(row.ts, new Date("2026-11-20T10:00:00.000Z"));
+      assert.deepEqual(row.properties, { revenue: 21 }, "JSON arrives as json");
+      assert.equal(row.revenue, 21);
+      assert.equal(row.dt.getFullYear(), 2026, "dates arrive as dates");
+
+      const types = await client.query(
+        "SELECT true AS yes, 42::INTEGER AS i, 1.5::DECIMAL(10,2) AS d, NULL::VARCHAR AS nothing, 'x' AS text",
+      );
+      assert.deepEqual(types.rows[0], { yes: true, i: 42, d: "1.50", nothing: null, text: "x" });
+      const prepared = {
+        name: "by-event",
+        text: "SELECT count(*)::INTEGER AS n FROM events WHERE event = $1",
+      };
+      assert.deepEqual((await client.query({ ...prepared, values: ["Signed Up"] })).rows, [{ n: 1 }]);
+      assert.deepEqual((await client.query({ ...prepared, values: ["Order Completed"] })).rows, [{ n: 2 }]);
+      // Session statements BI tools send are answered as PostgreSQL would.
+      await client.query("BEGIN");
+      await client.query("SET extra_float_digits = 3");
+      assert.deepEqual((await client.query("SHOW standard_conforming_strings")).rows, [
+        { standard_conforming_strings: "on" },
+      ]);
+      await client.query("COMMIT");
+      assert.match((await client.query("SELECT version()")).rows[0].version, /^PostgreSQL 16/);
+    } finally {
+      await client.end();
+    }
+  });
+
+  test("SQL errors and sandbox refusals arrive as PostgreSQL errors; the session goes on", async () => {
+    const client = new pg.Client(connection());
+    await client.connect();
+    try {
+      const refusals: [string, string][] = [
+        ["SELECT * FROM read_csv('/etc/passwd')", "42501"],
+        ["CREATE TABLE t AS SELECT 1", "25006"],
+        ["SELECT no_such_column FROM events", "42703"],
+        ["SELEC 1", "42601"],
+      ];
+      for (const [sql, code] of refusals) {
+        await assert.rejects(client.query(sql), (error: Error & { code?: string }) => {
+          assert.equal(error.code, code, `${sql}: ${error.message}`);
+          return true;
+        });
+      }
+      await assert.rejects(
+        client.query("SELECT $1::INTEGER", ["not a number"]),
+        /Conversion Error|Could not convert/,
+      );
+      assert.deepEqual((await client.query("SELECT 1 AS one")).rows, [{ one: 1 }]);
+    } finally {
+      await client.end();
+    }
+  });
+
+  test("a wrong password is refused", async () => {
+    const client = new pg.Client({ ...connection(), password: "not-the-token" });
+    await assert.rejects(client.connect(), (error: Error & { code?: string }) => {
+      assert.equal(error.code, "28P01");
+      return true;
+    });
+  });
+
+  test("postgres.js: tagged queries with parameters, and cancelling a running query", async () => {
+    const sql = postgres({ ...connection(), max: 2, onnotice: () => {} });
+    try {
+      const rows = await sql`SELECT ${5}::INTEGER + 1 AS six, ${"user-1"} AS who`;
+      assert.deepEqual([...rows], [{ six: 6, who: "user-1" }]);
+      const events =
+        await sql`SELECT count(*)::INTEGER AS n FROM events WHERE user_id IN ${sql(["user-1", "user-3"])}`;
+      assert.equal(events[0]?.n, 2);
+      const slow = sql`SELECT sum(i) FROM range(100000000000) t(i)`;
+      const started = Date.now();
+      setTimeout(() => slow.cancel(), 300);
+      await assert.rejects(slow, (error: Error & { code?: string }) => {
+        assert.equal(error.code, "57014", error.message);
+        return true;
+      });
+      assert.ok(Date.now() - started < 10_000, "the query stopped when cancelled");
+    } finally {
+      await sql.end();
+    }
+  });
+
+  test("psql runs queries with the API token as password", async () => {
+    const { stdout } = await run(
+      "psql",
+      [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        String(port),
+        "-U",
+        "admin",
+        "-d",
+        "sluice",
+        "-At",
+        "-c",
+        "SELECT event, count(*) FROM events WHERE event_id LIKE 'pg-%' GROUP BY 1 ORDER BY 1",
+      ],
+      { env: { ...process.env, PGPASSWORD: ADMIN_TOKEN, PGCONNECT_TIMEOUT: "10" } },
+    );
+    assert.equal(stdout.trim(), "Order Completed|2\nSigned Up|1");
+  });
+
+  // Debian's python3-psycopg2, which .ci/run installs; a python3 of its own on PATH would lack it.
+  test("Python's psycopg2 queries with parameters inside its implicit transaction", async () => {
+    const script = `
+import psycopg2, sys
+conn = psycopg2.connect(host="127.0.0.1", port=${port}, user="admin", password=sys.argv[1], dbname="sluice")
+cur = conn.cursor()
+cur.execute("SELECT user_id, (properties->>'revenue')::DOUBLE FROM events WHERE user_id = %s", ("user-1",))
+print(cur.fetchall())
+conn.rollback()
+conn.close()
+`;
+    const { stdout } = await run("/usr/bin/python3", ["-c", script, ADMIN_TOKEN]);
+    assert.equal(stdout.trim(), "[('user-1', 10.5)]");
+  });
+});

@@ -1,0 +1,508 @@
+/**
+ * One client connection speaking the PostgreSQL protocol: startup and SCRAM
+ * authentication, then the simple and extended query protocols over the warehouse.
+ * Everything runs through `Warehouse`, so the same snapshot isolation and read-only
+ * sandbox apply as over HTTP.
+ */
+import { randomInt } from "node:crypto";
+import type { Socket } from "node:net";
+import type { DuckDBValue } from "@duckdb/node-api";
+import { QueryError, type ResultColumn, type Warehouse } from "../warehouse/index.js";
+import { MECHANISM, ScramError, type ScramExchange, type ScramVerifiers } from "./scram.js";
+import { answerLocally, type LocalAnswer, SERVER_PARAMETERS } from "./statements.js";
+import {
+  canSendBinary,
+  decodeBinaryParameter,
+  encodeBinary,
+  encodeText,
+  OID,
+  pgTypeOid,
+  pgTypeOidOfId,
+  typeSize,
+} from "./types.js";
+import {
+  authenticationOk,
+  backendKeyData,
+  bindComplete,
+  CANCEL_REQUEST,
+  closeComplete,
+  commandComplete,
+  dataRow,
+  type ErrorFields,
+  emptyQueryResponse,
+  errorResponse,
+  type FieldDescription,
+  GSSENC_REQUEST,
+  MessageReader,
+  MessageSplitter,
+  MessageWriter,
+  noData,
+  noticeResponse,
+  PROTOCOL_3,
+  ProtocolError,
+  parameterDescription,
+  parameterStatus,
+  parseComplete,
+  portalSuspended,
+  readyForQuery,
+  rowDescription,
+  SSL_REQUEST,
+  type TransactionStatus,
+} from "./wire.js";
+
+export interface SessionOptions {
+  warehouse: Warehouse;
+  verifiers: ScramVerifiers;
+  /** Rows per result before it is cut (with a warning). */
+  maxRows: number;
+  /** Largest message a client may send. */
+  maxMessageBytes: number;
+  /** Cancel keys → sessions, shared by the server's sessions. */
+  registry: Map<string, Session>;
+}
+
+interface PreparedStatement {
+  sql: string;
+  /** Parameter type OIDs the client declared (0 = let the server decide). */
+  declaredTypes: number[];
+  local: LocalAnswer | null;
+}
+
+interface Portal {
+  statement: PreparedStatement;
+  params: (string | null)[];
+  /** Per result column: 0 text, 1 binary (after applying the client's format codes). */
+  resultFormats: number[];
+  /** Filled on first Describe or Execute; consumed by Execute. */
+  result: PortalResult | null;
+}
+
+interface PortalResult {
+  fields: FieldDescription[];
+  rows: DuckDBValue[][];
+  sent: number;
+  truncated: boolean;
+  tag: string;
+}
+
+type Phase = "startup" | "sasl-initial" | "sasl-final" | "ready" | "closed";
+
+export class Session {
+  readonly processId = randomInt(1, 2 ** 31 - 1);
+  readonly secret = randomInt(1, 2 ** 31 - 1);
+  readonly #splitter = new MessageSplitter();
+  #phase: Phase = "startup";
+  #user = "";
+  #scram: ScramExchange | null = null;
+  #transaction: TransactionStatus = "I";
+  /** After an error in the extended protocol, messages are skipped until Sync. */
+  #skipUntilSync = false;
+  readonly #statements = new Map<string, PreparedStatement>();
+  readonly #portals = new Map<string, Portal>();
+  #running: AbortController | null = null;
+  /** Messages are handled one at a time, in order. */
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly options: SessionOptions,
+  ) {
+    socket.on("data", (chunk: Buffer) => {
+      this.#splitter.push(chunk);
+      this.#queue = this.#queue.then(() => this.#drain()).catch((error) => this.#fail(error));
+    });
+    socket.on("error", () => this.#close());
+    socket.on("close", () => this.#close());
+  }
+
+  /** Interrupts the running query, as a CancelRequest asks. */
+  cancel(): void {
+    this.#running?.abort();
+  }
+
+  get #key(): string {
+    return `${this.processId}:${this.secret}`;
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#phase !== "closed") {
+      if (this.#phase === "startup") {
+        const packet = this.#splitter.nextStartup();
+        if (packet === null) return;
+        this.#startup(packet);
+        continue;
+      }
+      const message = this.#splitter.next(this.options.maxMessageBytes);
+      if (message === null) return;
+      await this.#message(message.type, message.body);
+    }
+  }
+
+  #startup(packet: Buffer): void {
+    const reader = new MessageReader(packet);
+    const code = reader.int32();
+    if (code === SSL_REQUEST || code === GSSENC_REQUEST) {
+      this.socket.write("N"); // no TLS on this port: the client continues in plain text or gives up
+      return;
+    }
+    if (code === CANCEL_REQUEST) {
+      const key = `${reader.int32()}:${reader.int32()}`;
+      this.options.registry.get(key)?.cancel();
+      this.#close();
+      return;
+    }
+    if (code !== PROTOCOL_3) {
+      throw new ProtocolError(`unsupported protocol version ${code >> 16}.${code & 0xffff}; use 3.0`);
+    }
+    const parameters = new Map<string, string>();
+    for (let name = reader.cstring(); name !== ""; name = reader.cstring())
+      parameters.set(name, reader.cstring());
+    this.#user = parameters.get("user") ?? "";
+    if (this.options.verifiers.empty) {
+      this.#fatal("28000", "the Postgres port needs an API token to log in with; set admin_token");
+      return;
+    }
+    this.#scram = this.options.verifiers.exchange();
+    this.#phase = "sasl-initial";
+    this.socket.write(
+      new MessageWriter("R")
+        .int32(10)
+        .cstring(MECHANISM)
+        .bytes(Buffer.from([0]))
+        .end(),
+    );
+  }
+
+  async #message(type: string, body: Buffer): Promise<void> {
+    const reader = new MessageReader(body);
+    if (this.#phase === "sasl-initial" || this.#phase === "sasl-final") {
+      if (type !== "p") throw new ProtocolError(`expected a password message, got "${type}"`);
+      this.#authenticate(reader);
+      return;
+    }
+    if (type === "X") {
+      this.#close();
+      return;
+    }
+    if (this.#skipUntilSync && type !== "S") return;
+    switch (type) {
+      case "Q":
+        await this.#simpleQuery(reader.cstring());
+        return;
+      case "P":
+        return this.#extended(() => this.#parse(reader));
+      case "B":
+        return this.#extended(() => this.#bind(reader));
+      case "D":
+        return this.#extended(() => this.#describe(reader));
+      case "E":
+        return this.#extended(() => this.#execute(reader));
+      case "C":
+        return this.#extended(() => this.#closeStatementOrPortal(reader));
+      case "H":
+        return;
+      case "S":
+        this.#skipUntilSync = false;
+        this.socket.write(readyForQuery(this.#transaction));
+        return;
+      default:
+        throw new ProtocolError(`unsupported message type "${type}"`);
+    }
+  }
+
+  #authenticate(reader: MessageReader): void {
+    const scram = this.#scram as ScramExchange;
+    let serverFinal: string;
+    try {
+      if (this.#phase === "sasl-initial") {
+        const mechanism = reader.cstring();
+        if (mechanism !== MECHANISM) throw new ScramError(`unsupported SASL mechanism ${mechanism}`);
+        const length = reader.int32();
+        const serverFirst = scram.start(reader.bytes(length).toString("utf8"));
+        this.#phase = "sasl-final";
+        this.socket.write(new MessageWriter("R").int32(11).bytes(Buffer.from(serverFirst)).end());
+        return;
+      }
+      const outcome = scram.finish(reader.rest().toString("utf8"));
+      if (outcome === null) {
+        this.#fatal("28P01", `password authentication failed for user "${this.#user}"`);
+        return;
+      }
+      serverFinal = outcome.serverFinal;
+    } catch (error) {
+      if (!(error instanceof ScramError)) throw error;
+      this.#fatal("28P01", error.message);
+      return;
+    }
+    this.socket.write(new MessageWriter("R").int32(12).bytes(Buffer.from(serverFinal)).end());
+    this.#ready();
+  }
+
+  async #simpleQuery(sql: string): Promise<void> {
+    try {
+      if (sql.trim() === "" || /^[\s;]*$/.test(sql)) {
+        this.socket.write(emptyQueryResponse());
+      } else {
+        const statement = { sql, declaredTypes: [], local: answerLocally(sql) };
+        const portal: Portal = { statement, params: [], resultFormats: [], result: null };
+        await this.#run(portal);
+        this.#sendRows(portal, 0, true);
+      }
+    } catch (error) {
+      this.#sendError(error);
+    }
+    this.socket.write(readyForQuery(this.#transaction));
+  }
+
+  /** Runs one extended-protocol step; an error skips the rest until Sync, as PostgreSQL does. */
+  async #extended(step: () => void | Promise<void>): Promise<void> {
+    try {
+      await step();
+    } catch (error) {
+      this.#sendError(error);
+      this.#skipUntilSync = true;
+    }
+  }
+
+  #parse(reader: MessageReader): void {
+    const name = reader.cstring();
+    const sql = reader.cstring();
+    const count = reader.int16();
+    const declaredTypes: number[] = [];
+    for (let index = 0; index < count; index++) declaredTypes.push(reader.int32());
+    this.#statements.set(name, { sql, declaredTypes, local: answerLocally(sql) });
+    this.socket.write(parseComplete());
+  }
+
+  #bind(reader: MessageReader): void {
+    const portalName = reader.cstring();
+    const statementName = reader.cstring();
+    const statement = this.#statements.get(statementName);
+    if (!statement) throw new QueryError(`prepared statement "${statementName}" does not exist`);
+    const formatCount = reader.int16();
+    const formats: number[] = [];
+    for (let index = 0; index < formatCount; index++) formats.push(reader.int16());
+    const paramCount = reader.int16();
+    const params: (string | null)[] = [];
+    for (let index = 0; index < paramCount; index++) {
+      const length = reader.int32();
+      if (length === -1) {
+        params.push(null);
+        continue;
+      }
+      const data = reader.bytes(length);
+      const format = formats.length === 1 ? formats[0] : (formats[index] ?? 0);
+      params.push(
+        format === 1
+          ? decodeBinaryParameter(data, statement.declaredTypes[index] ?? 0)
+          : data.toString("utf8"),
+      );
+    }
+    const resultCount = reader.int16();
+    const resultFormats: number[] = [];
+    for (let index = 0; index < resultCount; index++) resultFormats.push(reader.int16());
+    this.#portals.set(portalName, { statement, params, resultFormats, result: null });
+    this.socket.write(bindComplete());
+  }
+
+  async #describe(reader: MessageReader): Promise<void> {
+    const kind = String.fromCharCode(reader.byte());
+    const name = reader.cstring();
+    if (kind === "S") {
+      const statement = this.#statements.get(name);
+      if (!statement) throw new QueryError(`prepared statement "${name}" does not exist`);
+      if (statement.local) {
+        this.socket.write(parameterDescription([]));
+        this.socket.write(
+          statement.local.columns.length > 0 ? rowDescription(localFields(statement.local)) : noData(),
+        );
+        return;
+      }
+      const description = await this.options.warehouse.describe(statement.sql);
+      const oids = description.parameters.map((typeId, index) => {
+        const declared = statement.declaredTypes[index] ?? 0;
+        return declared !== 0 ? declared : typeId === 0 ? OID.text : pgTypeOidOfId(typeId);
+      });
+      this.socket.write(parameterDescription(oids));
+      this.socket.write(
+        description.columns.length > 0 ? rowDescription(resultFields(description.columns, [])) : noData(),
+      );
+      return;
+    }
+    const portal = this.#portals.get(name);
+    if (!portal) throw new QueryError(`portal "${name}" does not exist`);
+    await this.#run(portal);
+    const fields = portal.result?.fields ?? [];
+    this.socket.write(fields.length > 0 ? rowDescription(fields) : noData());
+  }
+
+  async #execute(reader: MessageReader): Promise<void> {
+    const name = reader.cstring();
+    const maxRows = reader.int32();
+    const portal = this.#portals.get(name);
+    if (!portal) throw new QueryError(`portal "${name}" does not exist`);
+    await this.#run(portal);
+    this.#sendRows(portal, maxRows, false);
+  }
+
+  #closeStatementOrPortal(reader: MessageReader): void {
+    const kind = String.fromCharCode(reader.byte());
+    const name = reader.cstring();
+    if (kind === "S") this.#statements.delete(name);
+    else this.#portals.delete(name);
+    this.socket.write(closeComplete());
+  }
+
+  /** Computes a portal's result once; later Describe/Execute calls reuse it. */
+  async #run(portal: Portal): Promise<void> {
+    if (portal.result) return;
+    const { local } = portal.statement;
+    if (local) {
+      if (local.transaction) this.#transaction = local.transaction === "end" ? "I" : "T";
+      portal.result = {
+        fields: localFields(local),
+        rows: local.rows,
+        sent: 0,
+        truncated: false,
+        tag: local.tag,
+      };
+      return;
+    }
+    if (this.#transaction === "E") {
+      throw new TransactionAbortedError();
+    }
+    this.#running = new AbortController();
+    try {
+      const result = await this.options.warehouse.rows(portal.statement.sql, {
+        params: portal.params,
+        maxRows: this.options.maxRows,
+        signal: this.#running.signal,
+      });
+      portal.result = {
+        fields: resultFields(result.columns, portal.resultFormats),
+        rows: result.rows,
+        sent: 0,
+        truncated: result.truncated,
+        tag: /^\s*explain\b/i.test(portal.statement.sql) ? "EXPLAIN" : `SELECT ${result.rows.length}`,
+      };
+    } catch (error) {
+      if (this.#running.signal.aborted) throw new CanceledError();
+      throw error;
+    } finally {
+      this.#running = null;
+    }
+  }
+
+  /** Sends rows of a portal's result: all, or at most `limit` (then PortalSuspended if more remain). */
+  #sendRows(portal: Portal, limit: number, withDescription: boolean): void {
+    const result = portal.result as PortalResult;
+    if (withDescription && result.fields.length > 0) this.socket.write(rowDescription(result.fields));
+    const end = limit > 0 ? Math.min(result.rows.length, result.sent + limit) : result.rows.length;
+    const chunks: Buffer[] = [];
+    for (let index = result.sent; index < end; index++) {
+      const row = result.rows[index] as DuckDBValue[];
+      chunks.push(
+        dataRow(
+          row.map((value, column) => {
+            const field = result.fields[column] as FieldDescription;
+            return field.format === 1 ? encodeBinary(value, field.typeOid) : encodeText(value);
+          }),
+        ),
+      );
+      if (chunks.length >= 256) this.socket.write(Buffer.concat(chunks.splice(0)));
+    }
+    if (chunks.length > 0) this.socket.write(Buffer.concat(chunks));
+    result.sent = end;
+    if (end < result.rows.length) {
+      this.socket.write(portalSuspended());
+      return;
+    }
+    if (result.truncated) {
+      this.socket.write(noticeResponse(`the result was cut to its first ${this.options.maxRows} rows`));
+    }
+    this.socket.write(commandComplete(result.tag));
+  }
+
+  #sendError(error: unknown): void {
+    if (this.#transaction === "T") this.#transaction = "E";
+    this.socket.write(errorResponse(errorFields(error)));
+  }
+
+  /** Refuses the connection with a FATAL error. */
+  #fatal(code: string, message: string): void {
+    this.socket.end(errorResponse({ severity: "FATAL", code, message }));
+    this.#close();
+  }
+
+  #fail(error: unknown): void {
+    if (this.#phase === "closed") return;
+    const message = error instanceof ProtocolError ? error.message : "internal error";
+    this.#fatal("08P01", message);
+  }
+
+  #close(): void {
+    if (this.#phase === "closed") return;
+    this.#phase = "closed";
+    this.options.registry.delete(this.#key);
+    this.#running?.abort();
+    if (!this.socket.destroyed) this.socket.end();
+  }
+
+  /** Called once authentication succeeded. */
+  #ready(): void {
+    this.#phase = "ready";
+    this.options.registry.set(this.#key, this);
+    const messages = [authenticationOk()];
+    for (const [name, value] of Object.entries(SERVER_PARAMETERS))
+      messages.push(parameterStatus(name, value));
+    messages.push(backendKeyData(this.processId, this.secret), readyForQuery("I"));
+    this.socket.write(Buffer.concat(messages));
+  }
+}
+
+class CanceledError extends Error {
+  override message = "canceling statement due to user request";
+}
+
+class TransactionAbortedError extends Error {
+  override message = "current transaction is aborted, commands ignored until end of transaction block";
+}
+
+function errorFields(error: unknown): ErrorFields {
+  if (error instanceof CanceledError) return { severity: "ERROR", code: "57014", message: error.message };
+  if (error instanceof TransactionAbortedError)
+    return { severity: "ERROR", code: "25P02", message: error.message };
+  const message = error instanceof Error ? error.message : String(error);
+  return { severity: "ERROR", code: sqlState(message), message };
+}
+
+/** An SQLSTATE for DuckDB's error classes, so clients can tell them apart. */
+function sqlState(message: string): string {
+  if (message.startsWith("Only read-only")) return "25006";
+  if (message.startsWith("Permission Error")) return "42501";
+  if (message.startsWith("Parser Error")) return "42601";
+  if (message.startsWith("Catalog Error")) return "42P01";
+  if (message.startsWith("Binder Error")) return "42703";
+  if (message.startsWith("Conversion Error") || message.startsWith("Invalid Input Error")) return "22P02";
+  if (message.startsWith("INTERRUPT")) return "57014";
+  return "XX000";
+}
+
+function resultFields(columns: ResultColumn[], formats: number[]): FieldDescription[] {
+  return columns.map((column, index) => {
+    const typeOid = pgTypeOid(column.type);
+    const requested = formats.length === 1 ? formats[0] : (formats[index] ?? 0);
+    const binary = requested === 1 && canSendBinary(typeOid);
+    return {
+      name: column.name,
+      // A type without a binary encoding here is announced as text, whose binary form is its text.
+      typeOid: requested === 1 && !binary ? OID.text : typeOid,
+      typeSize: typeSize(typeOid),
+      format: requested === 1 ? 1 : 0,
+    };
+  });
+}
+
+function localFields(local: LocalAnswer): FieldDescription[] {
+  return local.columns.map((name) => ({ name, typeOid: OID.text, typeSize: -1, format: 0 }));
+}
