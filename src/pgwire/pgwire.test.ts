@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import pg from "pg";
@@ -7,6 +7,14 @@ import postgres from "postgres";
 import { ADMIN_TOKEN, basicAuth, eventually, query, startTestServer } from "../server/test-support.js";
 
 const run = promisify(execFile);
+
+/** Clients from Debian packages: .ci/run installs them; elsewhere their tests say what to install. */
+const missing = (check: string[], install: string): string | false => {
+  const probe = spawnSync(check[0] as string, check.slice(1), { stdio: "ignore" });
+  return probe.status === 0 ? false : `needs ${install} (apt-get install -y ${install})`;
+};
+const noPsql = missing(["psql", "--version"], "postgresql-client");
+const noPsycopg2 = missing(["/usr/bin/python3", "-c", "import psycopg2"], "python3-psycopg2");
 
 describe("PostgreSQL wire protocol, with real clients", () => {
   let server: Awaited<ReturnType<typeof startTestServer>>;
@@ -147,7 +155,7 @@ describe("PostgreSQL wire protocol, with real clients", () => {
     }
   });
 
-  test("psql runs queries with the API token as password", async () => {
+  test("psql runs queries with the API token as password", { skip: noPsql }, async () => {
     const { stdout } = await run(
       "psql",
       [
@@ -168,8 +176,10 @@ describe("PostgreSQL wire protocol, with real clients", () => {
     assert.equal(stdout.trim(), "Order Completed|2\nSigned Up|1");
   });
 
-  // Debian's python3-psycopg2, which .ci/run installs; a python3 of its own on PATH would lack it.
-  test("Python's psycopg2 queries with parameters inside its implicit transaction", async () => {
+  // Debian's python3 with python3-psycopg2: a python3 of its own earlier on PATH would lack it.
+  test("Python's psycopg2 queries with parameters inside its implicit transaction", {
+    skip: noPsycopg2,
+  }, async () => {
     const script = `
 import psycopg2, sys
 conn = psycopg2.connect(host="127.0.0.1", port=${port}, user="admin", password=sys.argv[1], dbname="sluice")
