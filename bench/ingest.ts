@@ -15,6 +15,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
+import { startBareServer } from "./lib/bare-http.js";
 import { basicAuth, query, sqlString } from "./lib/client.js";
 import { pacedLoad } from "./lib/paced-load.js";
 import type { ParamSpecs, ParamValues } from "./lib/params.js";
@@ -43,6 +44,10 @@ export const ingestParams = {
   "settle-seconds": {
     default: 30,
     help: "how long the loader may take to make acknowledged events queryable",
+  },
+  "baseline-seconds": {
+    default: 10,
+    help: "duration of each baseline run against a bare node:http server (0 = skip the baseline)",
   },
   "cpu-prof": { default: false, help: "profile the server's main thread and print where its time goes" },
   "server-config": {
@@ -120,6 +125,19 @@ export async function runIngest(params: IngestParams): Promise<void> {
       { measure: "(a) CPU cores used: server / load generator", value: batch.cpu },
     );
     const settled = await waitForAcknowledged(server, runTag, phases, params["settle-seconds"]);
+    if (params["baseline-seconds"] > 0) {
+      const baseline = await bareHttpRate({
+        path: "/v1/batch",
+        templates: batchTemplates(`${runTag}-x`, params["batch-size"]),
+        connections: params["batch-connections"],
+        seconds: params["baseline-seconds"],
+      });
+      const sluiceRate = batch.result["2xx"] / batch.result.duration;
+      figures.push({
+        measure: "(a) baseline: the same requests to a bare node:http server that stores nothing: requests/s",
+        value: `${formatInt(baseline)} (Sluice: ${((100 * sluiceRate) / baseline).toFixed(0)}% of it)`,
+      });
+    }
     figures.push({
       measure: "(a) loader: time after the load until all acknowledged events are queryable",
       value:
@@ -153,6 +171,18 @@ export async function runIngest(params: IngestParams): Promise<void> {
       },
       { measure: "(b) at max rate: CPU cores used: server / load generator", value: maxTrack.cpu },
     );
+    if (params["baseline-seconds"] > 0) {
+      const baseline = await bareHttpRate({
+        path: "/v1/track",
+        templates: singleTemplates(`${runTag}-y`),
+        connections: params["track-connections"],
+        seconds: params["baseline-seconds"],
+      });
+      figures.push({
+        measure: "(b) baseline: the same requests to a bare node:http server that stores nothing: requests/s",
+        value: `${formatInt(baseline)} (Sluice: ${((100 * maxRate) / baseline).toFixed(0)}% of it)`,
+      });
+    }
 
     // (b2) single events at a steady half of that rate
     const halfRate = Math.max(1, Math.floor(maxRate / 2));
@@ -254,6 +284,44 @@ async function autocannonPhase(
     ],
   });
   return { result, outcome, cpu: await cpu.stop() };
+}
+
+/**
+ * Requests/s a bare `node:http` server answers under the same load: what this machine's HTTP
+ * stack and load generator allow before any collecting is done.
+ */
+async function bareHttpRate(phase: {
+  path: string;
+  templates: BodyTemplate[];
+  connections: number;
+  seconds: number;
+}): Promise<number> {
+  console.error(`bench: baseline, ${phase.path} to a bare node:http server for ${phase.seconds} s...`);
+  const bare = await startBareServer();
+  try {
+    let next = 0;
+    const result = await autocannon({
+      url: `${bare.url}${phase.path}`,
+      method: "POST",
+      connections: phase.connections,
+      duration: phase.seconds,
+      headers: { "content-type": "application/json" },
+      requests: [
+        {
+          setupRequest: (request) => {
+            const n = next++;
+            return {
+              ...request,
+              body: (phase.templates[n % phase.templates.length] as BodyTemplate).stamp(n),
+            };
+          },
+        },
+      ],
+    });
+    return result["2xx"] / result.duration;
+  } finally {
+    await bare.stop();
+  }
 }
 
 async function pacedPhase(
