@@ -313,9 +313,10 @@ function epochMsOf(expression: unknown): Node {
   };
 }
 
-/** Whether `sql` contains `name` as a word (case-insensitive); a false positive only costs speed. */
-function mentions(sql: string, name: string): boolean {
-  return new RegExp(`(^|[^A-Za-z0-9_$])${name}($|[^A-Za-z0-9_$])`, "i").test(sql);
+/** Whether `sql` contains `name` as a word (case-insensitive); a false positive only costs time. */
+export function mentions(sql: string, name: string): boolean {
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`(^|[^A-Za-z0-9_$])${escaped}($|[^A-Za-z0-9_$])`, "i").test(sql);
 }
 
 function utcDay(epochMs: number): string {

@@ -1,4 +1,6 @@
-import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { mkdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import {
   type DuckDBConnection,
   type DuckDBInstance,
@@ -8,18 +10,9 @@ import {
   type DuckDBValue,
   StatementType,
 } from "@duckdb/node-api";
-import type { Catalog, DataFile, ReadLease, TableDef } from "../catalog/index.js";
+import type { Catalog, ReadLease, TableDef } from "../catalog/index.js";
 import { sqlIdent, sqlString } from "./engine.js";
-import { dayInRange, TimeRanges } from "./time-range.js";
-
-interface ViewSchema {
-  name: string;
-  key: string;
-  snapshot: number;
-  /** Queries running on it. */
-  users: number;
-  ready: Promise<void>;
-}
+import { dayInRange, mentions, TimeRanges } from "./time-range.js";
 
 export interface QueryResult {
   columns: { name: string; type: string }[];
@@ -66,25 +59,22 @@ export interface WarehouseOptions {
   maxRows?: number;
 }
 
-let warehouses = 0;
-
 const CHECKED_STATEMENTS = 1024;
 const INTEGER_TYPES = new Set(["BIGINT", "UBIGINT", "HUGEINT", "UHUGEINT"]);
 
 /**
- * SQL over the lake. Each query pins the catalog's current snapshot (so files
- * it reads are not deleted under it), opens its own DuckDB connection, and
- * resolves table names in a schema of views over exactly that snapshot's
- * files: concurrent queries never see each other's snapshots.
+ * SQL over the lake. Every table is a view in DuckDB's `main` schema whose Parquet
+ * file list is a variable of the connection (`getvariable('sluice_files_<table>')`).
+ * Each query pins the catalog's current snapshot (so the files it reads are not
+ * deleted under it), opens its own connection and sets the lists of that snapshot:
+ * concurrent queries never see each other's snapshots, and every client, BI tools'
+ * catalog introspection included, sees the tables under stable names.
  */
 export class Warehouse {
   readonly #options: Required<Omit<WarehouseOptions, "engine" | "catalog">> & WarehouseOptions;
-  /** View schemas by snapshot and day ranges, shared by the queries that pin that snapshot. */
-  readonly #schemas = new Map<string, ViewSchema>();
-  #latestSnapshot = 0;
-  /** Tells apart the schemas of warehouses sharing one engine. */
-  readonly #id = ++warehouses;
-  #schemaCount = 0;
+  /** Each table's view, by the definition it was created for; DDL runs one statement at a time. */
+  readonly #views = new Map<string, { definition: string; ready: Promise<void> }>();
+  #ddl: Promise<void> = Promise.resolve();
   readonly #timeRanges = new TimeRanges();
   /** SQL texts found read-only: a statement's type does not change, so each is checked once. */
   readonly #readOnlyChecked = new Set<string>();
@@ -173,10 +163,8 @@ export class Warehouse {
     const interrupt = () => connection.interrupt();
     const timer = setTimeout(interrupt, this.#options.timeoutMs);
     options.signal?.addEventListener("abort", interrupt);
-    let schema: ViewSchema | null = null;
     try {
-      schema = await this.#acquireSchema(connection, lease, sql);
-      await connection.run(`SET search_path = ${sqlString(schema.name)}`);
+      await this.#useSnapshot(connection, lease, sql);
       try {
         await this.#checkReadOnly(connection, sql);
         return await work(connection);
@@ -189,7 +177,6 @@ export class Warehouse {
       clearTimeout(timer);
       options.signal?.removeEventListener("abort", interrupt);
       connection.closeSync();
-      if (schema) this.#releaseSchema(schema);
       await lease.release();
     }
   }
@@ -221,54 +208,67 @@ export class Warehouse {
   }
 
   /**
-   * The schema whose views read exactly the lease's snapshot. Creating views binds
-   * every file list, so it happens once per snapshot (and day ranges), not per query.
+   * Points the connection's views at the lease's snapshot: sets the file list of every table the
+   * SQL mentions (pruned to the days its `ts` bounds allow), creating or updating views first.
    */
-  async #acquireSchema(connection: DuckDBConnection, lease: ReadLease, sql: string): Promise<ViewSchema> {
-    const tables = await this.#options.catalog.tables();
+  async #useSnapshot(connection: DuckDBConnection, lease: ReadLease, sql: string): Promise<void> {
+    // Every table has its view, so catalog queries (information_schema, SHOW TABLES) list them all.
+    const all = await this.#options.catalog.tables();
+    await Promise.all(all.map((table) => this.#ensureView(table)));
+    const tables = all.filter((table) => mentions(sql, table.name));
+    if (tables.length === 0) return;
     const ranges = await this.#timeRanges.ranges(connection, sql, tables);
-    const rangeKey = [...ranges].map(([table, { from, to }]) => `${table}=${from}..${to}`).join(",");
-    const key = `${lease.snapshot}:${rangeKey}`;
-    let schema = this.#schemas.get(key);
-    if (!schema) {
-      const name = `snapshot_${this.#id}_${lease.snapshot}_${++this.#schemaCount}`;
-      const views = tables.map((table) => {
-        const range = ranges.get(table.name.toLowerCase());
-        const files = lease.files(table.name);
-        const select = this.tableSql(
-          table,
-          range ? files.filter((file) => dayInRange(file.partition, range)) : files,
-        );
-        return `CREATE VIEW ${sqlIdent(name)}.${sqlIdent(table.name)} AS ${select}`;
-      });
-      const created = this.#run([`CREATE SCHEMA ${sqlIdent(name)}`, ...views].join(";\n"));
-      schema = { name, key, snapshot: lease.snapshot, users: 0, ready: created };
-      this.#schemas.set(key, schema);
-    }
-    this.#latestSnapshot = Math.max(this.#latestSnapshot, lease.snapshot);
-    schema.users++;
-    try {
-      await schema.ready;
-    } catch (error) {
-      this.#schemas.delete(key);
-      this.#releaseSchema(schema);
-      throw error;
-    }
-    return schema;
+    const assignments = tables.map((table) => {
+      const range = ranges.get(table.name.toLowerCase());
+      const files = lease.files(table.name);
+      const read = range ? files.filter((file) => dayInRange(file.partition, range)) : files;
+      const paths =
+        read.length > 0
+          ? read.map((file) => join(this.#options.lakeRoot, file.path))
+          : [this.#emptyFile(table)];
+      return `SET VARIABLE ${sqlIdent(filesVariable(table))} = [${paths.map(sqlString).join(", ")}]`;
+    });
+    await connection.run(assignments.join("; "));
   }
 
-  /** Drops view schemas of past snapshots once no query uses them. */
-  #releaseSchema(schema: ViewSchema): void {
-    schema.users--;
-    for (const stale of this.#schemas.values()) {
-      if (stale.users > 0 || stale.snapshot >= this.#latestSnapshot) continue;
-      this.#schemas.delete(stale.key);
-      stale.ready
-        .then(() => this.#run(`DROP SCHEMA IF EXISTS ${sqlIdent(stale.name)} CASCADE`))
-        .catch(() => {
-          // A schema that failed to be created, or is already gone, needs no cleanup.
-        });
-    }
+  /** Creates (or re-creates, when its columns changed) the view of a table. */
+  #ensureView(table: TableDef): Promise<void> {
+    const definition = JSON.stringify(table);
+    const name = table.name.toLowerCase();
+    const current = this.#views.get(name);
+    if (current?.definition === definition) return current.ready;
+    const ready = this.#ddl.catch(() => {}).then(() => this.#createView(table));
+    this.#ddl = ready;
+    this.#views.set(name, { definition, ready });
+    ready.catch(() => {
+      if (this.#views.get(name)?.ready === ready) this.#views.delete(name); // retried by the next query
+    });
+    return ready;
+  }
+
+  /**
+   * A view binds its file list when created, and a table may have no files yet: each definition
+   * gets an empty Parquet file with its columns, read whenever a table (or a pruned query) has none.
+   */
+  async #createView(table: TableDef): Promise<void> {
+    const empty = this.#emptyFile(table);
+    const columns = table.columns.map((column) => `CAST(NULL AS ${column.type}) AS ${sqlIdent(column.name)}`);
+    const statements = [
+      `COPY (SELECT ${columns.join(", ")} WHERE false) TO ${sqlString(empty)} (FORMAT parquet)`,
+      `SET VARIABLE ${sqlIdent(filesVariable(table))} = [${sqlString(empty)}]`,
+      `CREATE OR REPLACE VIEW main.${sqlIdent(table.name)} AS ${this.tableSql(table, `getvariable(${sqlString(filesVariable(table))})`)}`,
+    ];
+    await mkdir(dirname(empty), { recursive: true });
+    await this.#run(statements.join(";\n"));
+  }
+
+  /** The empty file of a table's current definition (a `dt=` folder for partitioned tables). */
+  #emptyFile(table: TableDef): string {
+    const hash = createHash("sha256").update(JSON.stringify(table)).digest("hex").slice(0, 16);
+    const dir = join(this.#options.lakeRoot, EMPTY_FILES_DIR, `${table.name}-${hash}`);
+    return table.partitionBy
+      ? join(dir, `${table.partitionBy.column}=1970-01-01`, "empty.parquet")
+      : join(dir, "empty.parquet");
   }
 
   async #run(sql: string): Promise<void> {
@@ -281,18 +281,13 @@ export class Warehouse {
   }
 
   /**
-   * The SELECT that reads a table's files: its columns, then the partition column, whose
-   * value comes from the Hive path (so a filter on `dt` skips files by their path).
+   * The SELECT that reads a table from the Parquet files `list` (an SQL expression of a list of
+   * paths): its columns, then the partition column, whose value comes from the Hive path (so a
+   * filter on `dt` skips files by their path).
    */
-  tableSql(table: TableDef, files: DataFile[]): string {
+  tableSql(table: TableDef, list: string): string {
     const columns = table.columns.map((column) => sqlIdent(column.name));
     const partition = table.partitionBy;
-    if (files.length === 0) {
-      const nulls = table.columns.map((column) => `CAST(NULL AS ${column.type}) AS ${sqlIdent(column.name)}`);
-      if (partition) nulls.push(`CAST(NULL AS DATE) AS ${sqlIdent(partition.column)}`);
-      return `SELECT ${nulls.join(", ")} WHERE false`;
-    }
-    const list = `[${files.map((file) => sqlString(join(this.#options.lakeRoot, file.path))).join(", ")}]`;
     if (!partition) {
       // Unpartitioned tables are loaded from files and gain columns or widen types over time:
       // files are read by column name, a typed row that matches nothing (WHERE false) supplies
@@ -309,6 +304,11 @@ export class Warehouse {
     return `SELECT ${select} FROM read_parquet(${list}, ${hive})`;
   }
 }
+
+/** Where each table definition's empty Parquet file lives, under the lake root. */
+export const EMPTY_FILES_DIR = "_empty";
+
+const filesVariable = (table: TableDef): string => `sluice_files_${table.name.toLowerCase()}`;
 
 function describeColumns(names: string[], types: DuckDBType[]): ResultColumn[] {
   return names.map((name, index) => ({ name, type: types[index] as DuckDBType }));
