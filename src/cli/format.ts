@@ -1,4 +1,4 @@
-import type { QueryResult } from "../warehouse/index.js";
+import { csvLine, type QueryResult } from "../warehouse/index.js";
 
 export const FORMATS = ["table", "json", "csv"] as const;
 export type Format = (typeof FORMATS)[number];
@@ -19,15 +19,12 @@ function text(value: unknown): string {
   return typeof value === "object" ? JSON.stringify(value) : String(value);
 }
 
-/** RFC 4180: quote fields holding a comma, quote or line break; double the quotes. */
 function toCsv(result: QueryResult): string {
-  const field = (value: unknown) => {
-    const s = text(value);
-    return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-  };
-  const lines = [result.columns.map((column) => field(column.name)).join(",")];
-  for (const row of result.rows) lines.push(row.map(field).join(","));
-  return lines.join("\n");
+  const lines = [csvLine(result.columns.map((column) => column.name))];
+  for (const row of result.rows) {
+    lines.push(csvLine(row.map((value) => (value === null || value === undefined ? null : text(value)))));
+  }
+  return lines.join("").trimEnd();
 }
 
 /** An aligned text table; numbers right-aligned, NULL shown as such. */

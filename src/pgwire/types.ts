@@ -12,6 +12,7 @@ import {
   DuckDBTypeId,
   type DuckDBValue,
 } from "@duckdb/node-api";
+import { valueText } from "../warehouse/index.js";
 
 export const OID = {
   bool: 16,
@@ -125,14 +126,12 @@ const BINARY_OIDS = new Set<number>([
 
 export const canSendBinary = (oid: number): boolean => BINARY_OIDS.has(oid);
 
+/** PostgreSQL's text format: DuckDB's rendering, except booleans (t/f) and special floats. */
 export function encodeText(value: DuckDBValue): Buffer | null {
   if (value === null) return null;
   if (typeof value === "boolean") return Buffer.from(value ? "t" : "f");
-  if (typeof value === "string") return Buffer.from(value, "utf8");
   if (typeof value === "number") return Buffer.from(formatFloat(value));
-  if (typeof value === "bigint") return Buffer.from(value.toString());
-  if (value instanceof DuckDBBlobValue) return Buffer.from(`\\x${Buffer.from(value.bytes).toString("hex")}`);
-  return Buffer.from(String(value), "utf8");
+  return Buffer.from(valueText(value) ?? "", "utf8");
 }
 
 /** Microseconds from 1970-01-01 to 2000-01-01, PostgreSQL's epoch. */

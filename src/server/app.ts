@@ -1,8 +1,10 @@
 import { timingSafeEqual } from "node:crypto";
+import { once } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { PassThrough } from "node:stream";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { type CollectResponse, SEGMENT_PATHS } from "../collect/index.js";
-import { QueryError } from "../warehouse/index.js";
+import { csvLine, QueryError, valueText } from "../warehouse/index.js";
 import { renderHomePage } from "../web/index.js";
 import type { Sluice } from "./runtime.js";
 import { tablesRoutes } from "./tables-routes.js";
@@ -75,16 +77,22 @@ export function buildApp(sluice: Sluice): FastifyInstance {
 
   app.post("/v1/query", async (request, reply) => {
     if (!authorized(request, config.admin_token)) return unauthorized(reply);
-    let sql: unknown;
+    let body: { sql?: unknown; format?: unknown };
     try {
-      sql = (JSON.parse(bodyOf(request).toString("utf8")) as { sql?: unknown }).sql;
+      body = JSON.parse(bodyOf(request).toString("utf8")) as { sql?: unknown; format?: unknown };
     } catch {
       return reply.code(400).send({ error: 'request body must be JSON like {"sql": "select ..."}' });
     }
+    const { sql } = body;
     if (typeof sql !== "string" || sql.trim() === "") {
       return reply.code(400).send({ error: 'field "sql" must be a non-empty string' });
     }
+    const format = body.format ?? (/\btext\/csv\b/.test(request.headers.accept ?? "") ? "csv" : "json");
+    if (format !== "json" && format !== "csv") {
+      return reply.code(400).send({ error: 'field "format" must be "json" or "csv"' });
+    }
     try {
+      if (format === "csv") return await streamCsv(sluice, sql, request, reply);
       return reply.send(await sluice.warehouse.query(sql));
     } catch (error) {
       if (error instanceof QueryError) return reply.code(400).send({ error: error.message });
@@ -159,6 +167,40 @@ function sendJson(response: ServerResponse, result: CollectResponse): void {
     "content-length": Buffer.byteLength(payload),
   });
   response.end(payload);
+}
+
+/**
+ * A query's result as CSV, streamed as DuckDB produces it (no row limit: this is the download
+ * path). An error before the first row is a 400; after it, the response is cut short, so a
+ * client never mistakes a partial download for a whole one. A client that goes away stops the query.
+ */
+async function streamCsv(sluice: Sluice, sql: string, request: FastifyRequest, reply: FastifyReply) {
+  const out = new PassThrough();
+  const gone = new AbortController();
+  request.raw.socket.once("close", () => gone.abort());
+  let started = false;
+  try {
+    await sluice.warehouse.stream(
+      sql,
+      {
+        start(columns) {
+          started = true;
+          reply.type("text/csv; charset=utf-8").send(out);
+          out.write(csvLine(columns.map((column) => column.name)));
+        },
+        async rows(rows) {
+          const text = rows.map((row) => csvLine(row.map(valueText))).join("");
+          if (!out.write(text)) await once(out, "drain", { signal: gone.signal });
+        },
+      },
+      { signal: gone.signal },
+    );
+    out.end();
+  } catch (error) {
+    if (!started) throw error;
+    out.destroy(error as Error);
+  }
+  return reply;
 }
 
 function bodyOf(request: FastifyRequest): Buffer {

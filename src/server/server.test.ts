@@ -211,4 +211,40 @@ describe("server end to end", () => {
     );
     assert.deepEqual(joined.rows, [["vip", true]]);
   });
+
+  test("POST /v1/query streams CSV, past the JSON row limit, when asked", async () => {
+    const csv = async (body: unknown, headers: Record<string, string> = {}) => {
+      const response = await fetch(`${server.url}/v1/query`, {
+        method: "POST",
+        headers: { authorization: bearer(), "content-type": "application/json", ...headers },
+        body: JSON.stringify(body),
+      });
+      return {
+        status: response.status,
+        type: response.headers.get("content-type"),
+        text: await response.text(),
+      };
+    };
+    const small = await csv({
+      sql: "select 1 as n, 'a,b' as quoted, 'say \"hi\"' as quotes, null as nothing, DATE '2026-11-25' as day",
+      format: "csv",
+    });
+    assert.equal(small.status, 200);
+    assert.match(small.type ?? "", /^text\/csv/);
+    assert.equal(small.text, 'n,quoted,quotes,nothing,day\n1,"a,b","say ""hi""",,2026-11-25\n');
+    const byAccept = await csv({ sql: "select 2 as n" }, { accept: "text/csv" });
+    assert.equal(byAccept.text, "n\n2\n");
+    // The JSON answer stops at query_max_rows; the CSV download does not.
+    const rows = 150_000;
+    const large = await csv({ sql: `select range as i from range(${rows})`, format: "csv" });
+    const lines = large.text.trimEnd().split("\n");
+    assert.equal(lines.length, rows + 1);
+    assert.equal(lines.at(-1), String(rows - 1));
+    const json = await query(server.url, `select range as i from range(${rows})`);
+    assert.equal(json.rows.length, 100_000);
+    const bad = await csv({ sql: "select nope", format: "csv" });
+    assert.equal(bad.status, 400);
+    assert.match(JSON.parse(bad.text).error, /nope/);
+    assert.equal((await csv({ sql: "select 1", format: "xml" })).status, 400);
+  });
 });

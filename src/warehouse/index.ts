@@ -1,4 +1,5 @@
 export { createEngine, type EngineOptions, sqlIdent, sqlString } from "./engine.js";
+export { csvLine, valueText } from "./text.js";
 export {
   QueryError,
   type QueryResult,

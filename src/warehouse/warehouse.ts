@@ -114,6 +114,31 @@ export class Warehouse {
     return { columns: describeColumns(reader.columnNames(), reader.columnTypes()), rows, truncated };
   }
 
+  /**
+   * Runs SQL and hands its rows to `sink` chunk by chunk as DuckDB produces them (no row limit:
+   * for downloads), awaiting each `rows` call so a slow reader slows the query down.
+   * Returns the number of rows.
+   */
+  async stream(
+    sql: string,
+    sink: {
+      start(columns: ResultColumn[]): void | Promise<void>;
+      rows(rows: DuckDBValue[][]): void | Promise<void>;
+    },
+    options: { signal?: AbortSignal } = {},
+  ): Promise<number> {
+    return this.#inSnapshot(sql, options, async (connection) => {
+      const result = await connection.stream(sql);
+      await sink.start(describeColumns(result.columnNames(), result.columnTypes()));
+      let count = 0;
+      for await (const rows of result.yieldRows()) {
+        count += rows.length;
+        await sink.rows(rows);
+      }
+      return count;
+    });
+  }
+
   /** The parameters and result columns of one statement, without running it. */
   async describe(sql: string): Promise<StatementDescription> {
     return this.#inSnapshot(sql, {}, async (connection) => {
