@@ -1,8 +1,10 @@
 /**
- * The Segment-compatible collector, independent of any HTTP framework: the server hands it each
- * request's path, headers, raw body and peer address, and sends back the status and JSON body.
+ * The collector, independent of any HTTP framework: the server hands it each request's method,
+ * path, query, headers, raw body and peer address, and sends back the status, body and headers.
+ * It speaks the Segment API (segment.ts), the Snowplow tracker protocol (snowplow.ts) and PostHog's
+ * capture API (posthog.ts); every accepted event is enriched (enrich.ts) before it is stored.
  *
- * Responses:
+ * Segment responses (the other protocols document theirs in their files):
  * - 200 `{ success: true }` for a single call; for a batch `{ success: true, accepted, rejected, errors }`
  *   where `errors` lists `{ index, reason, field }` per rejected item (valid items are kept).
  * - 400 `{ error, field? }`: undecodable gzip, invalid JSON, a body that is not an object, a bad
@@ -18,7 +20,7 @@
  * topic, rejected input on the rejected topic (when its source is known) - one append per topic.
  *
  * The write key comes from `Authorization: Basic base64(key:anything)`, or - only when that header
- * is absent - from `writeKey` in the JSON body. Input refused before its source is known (a bad
+ * is absent - from the body (Segment's `writeKey`, Snowplow's `aid`, PostHog's `api_key`). Input refused before its source is known (a bad
  * body without the header) is answered but not quarantined: nobody may write to the rejected table
  * without a key.
  *
@@ -29,6 +31,7 @@
  */
 import type { Topic } from "../bus/index.js";
 import { Deduper } from "./dedupe.js";
+import { DEFAULT_ENRICHMENT, type EnrichmentSettings, enricherFor } from "./enrich.js";
 import { PreparePool } from "./pool.js";
 import {
   type CollectorLimits,
@@ -40,14 +43,19 @@ import {
   type RequestToPrepare,
 } from "./prepare.js";
 
+export { corsHeaders, PREFLIGHT_HEADERS } from "./cors.js";
 export { Deduper, type DeduperOptions } from "./dedupe.js";
+export { DEFAULT_ENRICHMENT, type EnrichmentSettings } from "./enrich.js";
 export {
   type BatchItemError,
+  COLLECTOR_ROUTES,
   type CollectorLimits,
+  type CollectorRoute,
   type CollectResponse,
   DEFAULT_LIMITS,
 } from "./prepare.js";
 export { SEGMENT_PATHS, truncateIp } from "./segment.js";
+export { TRACKER_SCRIPT } from "./tracker.js";
 
 /**
  * Bodies from this size on are prepared on a worker thread. Measured main-thread time: a single
@@ -72,10 +80,17 @@ export interface CollectorOptions {
   pooledMinBodyBytes?: number;
   /** The workers' module; tests pass one that can be made to crash. */
   workerUrl?: URL;
+  /** User agent and GeoIP enrichment; user agents are parsed, no GeoIP, by default. */
+  enrichment?: EnrichmentSettings;
 }
 
 export interface CollectRequest {
+  /** "POST" unless said otherwise. */
+  method?: string;
+  /** Without the query string. */
   path: string;
+  /** The query string, without "?". */
+  query?: string;
   /** Header names in lower case, as node:http delivers them. */
   headers: Record<string, string | string[] | undefined>;
   /** Owned by the collector from now on: it may be transferred to a worker (and then be empty here). */
@@ -114,7 +129,13 @@ export class Collector {
   constructor(options: CollectorOptions) {
     this.events = options.events;
     this.rejected = options.rejected;
-    this.settings = { writeKeys: options.writeKeys, limits: { ...DEFAULT_LIMITS, ...options.limits } };
+    this.settings = {
+      writeKeys: options.writeKeys,
+      limits: { ...DEFAULT_LIMITS, ...options.limits },
+      enrichment: options.enrichment ?? DEFAULT_ENRICHMENT,
+    };
+    // Fails here, at start-up, when the GeoIP database cannot be read.
+    enricherFor(this.settings.enrichment);
     this.deduper = options.deduper ?? new Deduper();
     this.now = options.now ?? Date.now;
     const workers = options.workers ?? 0;
@@ -132,10 +153,17 @@ export class Collector {
   /** Answers one request; never throws. */
   async handle(request: CollectRequest): Promise<CollectResponse> {
     this.counters.requests++;
+    const { headers } = request;
     const toPrepare: RequestToPrepare = {
+      method: request.method ?? "POST",
       path: request.path,
-      authorization: header(request.headers, "authorization"),
-      contentEncoding: header(request.headers, "content-encoding"),
+      query: request.query ?? "",
+      authorization: header(headers, "authorization"),
+      contentEncoding: header(headers, "content-encoding"),
+      contentType: header(headers, "content-type"),
+      userAgent: header(headers, "user-agent"),
+      cookie: header(headers, "cookie"),
+      anonymous: headers["sp-anonymous"] !== undefined,
       body: request.body,
       remoteAddress: request.remoteAddress,
       receivedAtMs: this.now(),

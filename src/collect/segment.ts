@@ -1,6 +1,6 @@
 /**
- * Segment HTTP tracking API (https://segment.com/docs/connections/spec/): validating one call
- * and normalising it into a CanonicalEvent. Pure apart from generating missing message ids.
+ * Segment HTTP tracking API (https://segment.com/docs/connections/spec/): auth, validating each
+ * call and normalising it into a CanonicalEvent. Pure apart from generating missing message ids.
  *
  * Where the spec's extra fields land:
  * - `group`'s `groupId` is kept as `context.groupId` (a standard Segment context field);
@@ -12,9 +12,35 @@
  *   the columns derived from them are null and `context` keeps them as sent.
  */
 import { randomUUID } from "node:crypto";
-import { isIP } from "node:net";
-import { formatIsoMillis, parseIsoMillis } from "./iso-time.js";
+import { batchItemSpans, decodeBody, textPrefix } from "./body.js";
+import { enricherFor } from "./enrich.js";
+import {
+  type Arrival,
+  correctedTime,
+  Invalid,
+  isObject,
+  MAX_EVENT_ID_LENGTH,
+  objectOrNull,
+  parseIsoTime,
+  pathOf,
+  stringOrNull,
+  truncateIp,
+} from "./fields.js";
+import { formatIsoMillis } from "./iso-time.js";
 import { type CanonicalEvent, EVENT_TYPES, type EventType } from "./model.js";
+import {
+  accepted,
+  answered,
+  BatchOutcome,
+  basicAuthUser,
+  type PreparedRequest,
+  type PrepareSettings,
+  type Protocol,
+  type RequestToPrepare,
+  refused,
+} from "./request.js";
+
+export { type Arrival, Invalid, truncateIp } from "./fields.js";
 
 export type SegmentCall = EventType | "batch";
 
@@ -38,6 +64,12 @@ const CALLS_BY_PATH: ReadonlyMap<string, SegmentCall> = new Map<string, SegmentC
 
 export const SEGMENT_PATHS: readonly string[] = [...CALLS_BY_PATH.keys()];
 
+export const SEGMENT: Protocol = {
+  name: "segment",
+  routes: SEGMENT_PATHS.map((path) => ({ method: "POST", path })),
+  prepare: (request, settings, arrival) => prepareSegment(request, settings, arrival),
+};
+
 /** The call a request path is for (query string and a trailing slash ignored), or undefined. */
 export function callForPath(path: string): SegmentCall | undefined {
   const query = path.indexOf("?");
@@ -45,21 +77,148 @@ export function callForPath(path: string): SegmentCall | undefined {
   return CALLS_BY_PATH.get(bare.length > 1 && bare.endsWith("/") ? bare.slice(0, -1) : bare);
 }
 
-/** A problem with one call; `field` is its path in the request body, e.g. `batch[3].event`. */
-export class Invalid {
-  constructor(
-    readonly field: string,
-    readonly reason: string,
-  ) {}
+/**
+ * Prepares a request to one of the Segment endpoints: auth, decoding, validation, normalising.
+ * The write key is the user name of Basic auth or, only without that header, `writeKey` in the body.
+ */
+export function prepareSegment(
+  request: RequestToPrepare,
+  settings: PrepareSettings,
+  arrival: Arrival,
+): PreparedRequest {
+  const { writeKeys, limits } = settings;
+  const call = callForPath(request.path);
+  if (call === undefined) return answered(404, `There is no Segment endpoint at ${request.path}.`);
+
+  // The header is checked before the body is read; a key in the body needs the body parsed.
+  const headerKey = basicAuthUser(request.authorization);
+  let source: string | undefined;
+  if (headerKey !== undefined) {
+    source = writeKeys.get(headerKey);
+    if (source === undefined) return answered(401, "The write key in the Authorization header is not known.");
+  }
+
+  const decoded = decodeBody(request.body, request.contentEncoding, limits.maxRequestBytes);
+  if (!Buffer.isBuffer(decoded)) return refused(source, arrival, decoded);
+  const text = decoded.toString("utf8");
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (error) {
+    const reason = `The request body is not valid JSON (${(error as Error).message}).`;
+    return refused(source, arrival, { status: 400, reason, payload: text });
+  }
+  if (!isObject(body)) {
+    return refused(source, arrival, {
+      status: 400,
+      reason: "The request body must be a JSON object.",
+      payload: text,
+    });
+  }
+
+  if (source === undefined) {
+    const bodyKey = body.writeKey;
+    if (typeof bodyKey !== "string" || bodyKey === "") {
+      return answered(
+        401,
+        "A write key is required: as the user name of HTTP Basic auth, or as writeKey in the body.",
+      );
+    }
+    source = writeKeys.get(bodyKey);
+    if (source === undefined) return answered(401, "The writeKey in the body is not known.");
+  }
+  arrival.source = source;
+
+  if (call === "batch") return prepareBatch(body, decoded, text, arrival, settings);
+  if (decoded.length > limits.maxEventBytes) {
+    return refused(source, arrival, {
+      status: 413,
+      reason: `The event is ${decoded.length} bytes; the limit per event is ${limits.maxEventBytes} bytes.`,
+      payload: textPrefix(decoded, limits.maxEventBytes),
+    });
+  }
+  const event = normaliseCall(body, call, "", NO_ENVELOPE, arrival);
+  if (event instanceof Invalid) {
+    const payload = withoutWriteKey(text, body);
+    return refused(source, arrival, { status: 400, reason: event.reason, field: event.field, payload });
+  }
+  const response = { status: 200, body: { success: true } };
+  return accepted(response, arrival, [event], [], enricherFor(settings.enrichment));
 }
 
-/** What the server knows about the request a call came in. */
-export interface Arrival {
-  source: string;
-  receivedAtMs: number;
-  /** `receivedAtMs` as an ISO string, formatted once per request. */
-  receivedAt: string;
-  remoteAddress: string | undefined;
+function prepareBatch(
+  body: Record<string, unknown>,
+  decoded: Buffer,
+  text: string,
+  arrival: Arrival,
+  settings: PrepareSettings,
+): PreparedRequest {
+  const { maxEventBytes } = settings.limits;
+  const batch = readBatch(body);
+  if (batch instanceof Invalid) {
+    const payload = withoutWriteKey(text, body);
+    return refused(arrival.source, arrival, {
+      status: 400,
+      reason: batch.reason,
+      field: batch.field,
+      payload,
+    });
+  }
+  const { items, envelope } = batch;
+  // No item can be larger than the whole body, so only a larger body needs its items measured.
+  const measure = decoded.length > maxEventBytes;
+  const spans = measure ? batchItemSpans(decoded) : undefined;
+  const exactSpans = spans?.length === items.length * 2 ? spans : undefined;
+
+  const outcome = new BatchOutcome(arrival);
+  for (let index = 0; index < items.length; index++) {
+    const item = items[index];
+    const size = measure ? itemSize(item, index, exactSpans) : 0;
+    const result =
+      size > maxEventBytes
+        ? new Invalid(
+            `batch[${index}]`,
+            `batch[${index}] is ${size} bytes; the limit per event is ${maxEventBytes} bytes.`,
+          )
+        : normaliseBatchItem(item, index, envelope, arrival);
+    if (result instanceof Invalid) {
+      const payload = itemText(item, index, exactSpans, decoded, maxEventBytes);
+      outcome.reject(index, result.field, result.reason, payload);
+    } else {
+      outcome.accept(result);
+    }
+  }
+  const { events, errors, rejectedLines } = outcome;
+  const response = {
+    status: 200,
+    body: { success: true, accepted: events.length, rejected: errors.length, errors },
+  };
+  return accepted(response, arrival, events, rejectedLines, enricherFor(settings.enrichment));
+}
+
+/** A batch item's size in bytes as sent: its span in the body, or else its length re-serialised. */
+function itemSize(item: unknown, index: number, spans: number[] | undefined): number {
+  if (spans === undefined) return Buffer.byteLength(JSON.stringify(item));
+  return (spans[2 * index + 1] as number) - (spans[2 * index] as number);
+}
+
+/** A batch item's text as sent (or else re-serialised), cut to `maxBytes` for quarantine. */
+function itemText(
+  item: unknown,
+  index: number,
+  spans: number[] | undefined,
+  body: Buffer,
+  maxBytes: number,
+): string {
+  if (spans === undefined) return textPrefix(Buffer.from(JSON.stringify(item)), maxBytes);
+  return textPrefix(body, maxBytes, spans[2 * index], spans[2 * index + 1]);
+}
+
+/** The body text to quarantine, without its write key: the rejected table is readable by everyone. */
+function withoutWriteKey(text: string, body: Record<string, unknown>): string {
+  if (!("writeKey" in body)) return text;
+  const { writeKey: _, ...rest } = body;
+  return JSON.stringify(rest);
 }
 
 /** Batch-level values that apply to every item that does not set its own. */
@@ -118,13 +277,6 @@ export function normaliseCall(
   }
 }
 
-/** The longest accepted messageId: ids are kept in memory for deduplication. */
-const MAX_MESSAGE_ID_LENGTH = 256;
-
-// Years 1 to 9999: what an ISO string with a four-digit year (and a TIMESTAMPTZ column) can hold.
-const MIN_TIME_MS = -62135596800000;
-const MAX_TIME_MS = 253402300799999;
-
 function normalise(
   call: Record<string, unknown>,
   type: EventType,
@@ -138,8 +290,8 @@ function normalise(
     throw invalid(at, "userId", `or ${at}anonymousId is required.`);
   }
   const messageId = optionalString(call, "messageId", at);
-  if (messageId !== null && messageId.length > MAX_MESSAGE_ID_LENGTH) {
-    throw invalid(at, "messageId", `is longer than ${MAX_MESSAGE_ID_LENGTH} characters.`);
+  if (messageId !== null && messageId.length > MAX_EVENT_ID_LENGTH) {
+    throw invalid(at, "messageId", `is longer than ${MAX_EVENT_ID_LENGTH} characters.`);
   }
   const ts = eventTime(call, at, envelope, arrival);
   let properties = optionalObject(call, "properties", at);
@@ -213,8 +365,8 @@ function eventTime(call: Record<string, unknown>, at: string, envelope: Envelope
   const sentAtMs = optionalTime(call, "sentAt", at) ?? envelope.sentAtMs;
   const clientTime = timestamp ?? originalTimestamp;
   if (clientTime === null) return arrival.receivedAt;
-  const ms = sentAtMs === null ? clientTime : arrival.receivedAtMs - (sentAtMs - clientTime);
-  if (ms < MIN_TIME_MS || ms > MAX_TIME_MS) {
+  const ms = correctedTime(clientTime, sentAtMs, arrival.receivedAtMs);
+  if (ms === undefined) {
     throw invalid(at, "timestamp", "(corrected by sentAt) falls outside the years 1-9999.");
   }
   return formatIsoMillis(ms);
@@ -237,67 +389,6 @@ function withNameAndCategory(
   if (name !== null) merged.name = name;
   if (category !== null) merged.category = category;
   return merged;
-}
-
-/** The path of an absolute URL, or null when there is no URL or it does not parse. */
-function pathOf(url: string | null): string | null {
-  if (url === null || !URL.canParse(url)) return null;
-  return new URL(url).pathname;
-}
-
-/**
- * The address with its host part zeroed: IPv4 keeps 24 bits (a.b.c.0), IPv6 keeps 48 bits
- * (2001:db8:abcd::). IPv4-mapped IPv6 addresses (::ffff:a.b.c.d, as dual-stack sockets report
- * IPv4 peers) are treated as IPv4. Null when `address` is not an IP address.
- */
-export function truncateIp(address: string): string | null {
-  const zone = address.indexOf("%");
-  const bare = zone < 0 ? address : address.slice(0, zone);
-  const version = isIP(bare);
-  if (version === 4) return `${bare.slice(0, bare.lastIndexOf("."))}.0`;
-  if (version !== 6) return null;
-  const lower = bare.toLowerCase();
-  if (lower.startsWith("::ffff:") && isIP(lower.slice(7)) === 4) return truncateIp(lower.slice(7));
-  const prefix = firstThreeGroups(lower);
-  // RFC 5952 form: the trailing zero groups (at least five) are the longest run, so "::" takes them.
-  let kept = 3;
-  while (kept > 0 && prefix[kept - 1] === 0) kept--;
-  return `${prefix
-    .slice(0, kept)
-    .map((group) => group.toString(16))
-    .join(":")}::`;
-}
-
-/** The first three 16-bit groups of a valid IPv6 address, expanding "::". */
-function firstThreeGroups(address: string): number[] {
-  const gap = address.indexOf("::");
-  let groups: string[];
-  if (gap < 0) {
-    groups = address.split(":", 3);
-  } else {
-    const head = splitGroups(address.slice(0, gap));
-    const tail = splitGroups(address.slice(gap + 2));
-    // A trailing dotted IPv4 part stands for two groups.
-    const tailCount = tail.length + (tail.at(-1)?.includes(".") ? 1 : 0);
-    groups = [...head, ...new Array<string>(8 - head.length - tailCount).fill("0"), ...tail];
-  }
-  return groups.slice(0, 3).map((group) => Number.parseInt(group, 16));
-}
-
-function splitGroups(part: string): string[] {
-  return part === "" ? [] : part.split(":");
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function stringOrNull(value: unknown): string | null {
-  return typeof value === "string" ? value : null;
-}
-
-function objectOrNull(value: unknown): Record<string, unknown> | null {
-  return isObject(value) ? value : null;
 }
 
 /** The problem with field `name` of the call at `at`; the path is only built when there is a problem. */
@@ -337,21 +428,13 @@ function requiredId(call: Record<string, unknown>, name: string, at: string, typ
   return id;
 }
 
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
-
 /** Milliseconds since the epoch of an ISO 8601 date-time; one without a zone is taken as UTC. */
 function optionalTime(call: Record<string, unknown>, name: string, at: string): number | null {
   const value = call[name];
   if (value === undefined || value === null) return null;
   if (typeof value === "string") {
-    const canonical = parseIsoMillis(value);
-    if (canonical !== undefined) return canonical;
-    const match = ISO_8601.exec(value);
-    if (match !== null) {
-      const hasTimeWithoutZone = match[1] === undefined && value.length > 10;
-      const ms = Date.parse(hasTimeWithoutZone ? `${value}Z` : value);
-      if (!Number.isNaN(ms)) return ms;
-    }
+    const ms = parseIsoTime(value);
+    if (ms !== undefined) return ms;
   }
   throw invalid(at, name, "must be an ISO 8601 date-time string.");
 }

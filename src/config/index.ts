@@ -48,6 +48,10 @@ export interface Config {
   duckdb_memory_limit: string;
   /** Serve /v1/stats without a token (the demo's live page). */
   public_stats: boolean;
+  /** Parse each event's user agent into browser, os, device_type and context.is_bot. */
+  enrich_user_agents: boolean;
+  /** A MaxMind-format (.mmdb) country or city database for IP → country ("" = no country). */
+  geoip_database: string;
   /** Each file load (loaded, skipped or failed) is POSTed here as JSON ("" = none). */
   load_webhook_url: string;
   /** Column types for loaded files that inference should not decide: `table.column` → type. */
@@ -85,6 +89,8 @@ export const DEFAULTS: Config = {
   loader_duckdb_threads: 1,
   duckdb_memory_limit: "",
   public_stats: false,
+  enrich_user_agents: true,
+  geoip_database: "",
   load_webhook_url: "",
   load_column_types: {},
   landing_poll_interval_ms: 2_000,

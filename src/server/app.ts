@@ -3,13 +3,20 @@ import { once } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { PassThrough } from "node:stream";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import { type CollectResponse, SEGMENT_PATHS } from "../collect/index.js";
+import {
+  COLLECTOR_ROUTES,
+  type CollectResponse,
+  corsHeaders,
+  PREFLIGHT_HEADERS,
+  TRACKER_SCRIPT,
+} from "../collect/index.js";
 import { csvLine, QueryError, valueText } from "../warehouse/index.js";
 import { renderHomePage } from "../web/index.js";
 import type { Sluice } from "./runtime.js";
 import { tablesRoutes } from "./tables-routes.js";
 
-const COLLECTOR_PATHS = new Set(SEGMENT_PATHS);
+/** "METHOD /path" of every collector endpoint. */
+const COLLECTOR_ROUTE_KEYS = new Set(COLLECTOR_ROUTES.map((route) => `${route.method} ${route.path}`));
 /** Content types Fastify's catch-all parser takes for sure; others go through Fastify. */
 const PLAIN_CONTENT_TYPE = /^(?:application\/json|text\/plain)\s*(?:;\s*charset="?[\w-]+"?\s*)?$/i;
 /** Fastify's defaults, which it applies only to servers it creates itself. */
@@ -63,17 +70,48 @@ export function buildApp(sluice: Sluice): FastifyInstance {
     reply.code(health.ok ? 200 : 503).send(health);
   });
 
-  for (const path of SEGMENT_PATHS) {
-    app.post(path, async (request, reply) => {
-      const result = await sluice.collector.handle({
-        path,
-        headers: request.headers,
-        body: bodyOf(request),
-        remoteAddress: request.socket.remoteAddress,
-      });
-      reply.code(result.status).send(result.body);
+  for (const { method, path } of COLLECTOR_ROUTES) {
+    app.route({
+      method,
+      url: path,
+      exposeHeadRoute: false,
+      handler: async (request, reply) => {
+        const result = await sluice.collector.handle({
+          method,
+          path,
+          query: queryOf(request.url),
+          headers: request.headers,
+          body: bodyOf(request),
+          remoteAddress: request.socket.remoteAddress,
+        });
+        const body = Buffer.isBuffer(result.body) ? result.body : JSON.stringify(result.body);
+        reply
+          .code(result.status)
+          .headers({ ...collectedHeaders(result), ...corsHeaders(request.headers.origin) })
+          .send(body);
+      },
     });
   }
+  // Browsers ask before a cross-origin POST with a JSON body or custom headers (Snowplow's, PostHog's).
+  for (const path of new Set(COLLECTOR_ROUTES.map((route) => route.path))) {
+    app.options(path, async (request, reply) => {
+      reply
+        .code(204)
+        .headers({ ...corsHeaders(request.headers.origin), ...PREFLIGHT_HEADERS })
+        .send();
+    });
+  }
+  app.get("/sluice.js", async (request, reply) => {
+    const gzip = /\bgzip\b/.test(String(request.headers["accept-encoding"] ?? ""));
+    reply
+      .headers({
+        "content-type": "text/javascript; charset=utf-8",
+        "cache-control": "public, max-age=3600",
+        vary: "Accept-Encoding",
+        ...(gzip ? { "content-encoding": "gzip" } : {}),
+      })
+      .send(gzip ? TRACKER_SCRIPT.gzip : TRACKER_SCRIPT.plain);
+  });
 
   app.post("/v1/query", async (request, reply) => {
     if (!authorized(request, config.admin_token)) return unauthorized(reply);
@@ -125,17 +163,20 @@ export function buildApp(sluice: Sluice): FastifyInstance {
 /**
  * The collector path of a plain collector request, which skips Fastify: at 10-20k single-event
  * requests/s, Fastify's routing, hooks and reply handling cost as much as collecting. Plain means
- * POST to a literal collector path with a Content-Length within the body limit and a JSON or text
- * content type. Everything else (chunked or oversized bodies, odd content types, encoded paths)
- * goes through Fastify's routes, which answer it as before.
+ * a GET to a literal collector GET path (the Snowplow pixel), or a POST to a literal collector path
+ * with a Content-Length within the body limit and a JSON or text content type. Everything else
+ * (chunked or oversized bodies, odd content types, encoded paths) goes through Fastify's routes,
+ * which answer it as before.
  */
 function plainCollectorPath(request: IncomingMessage, bodyLimit: number): string | undefined {
-  if (request.method !== "POST") return undefined;
+  const { method } = request;
+  if (method !== "POST" && method !== "GET") return undefined;
   const url = request.url ?? "";
   const query = url.indexOf("?");
   const path = query < 0 ? url : url.slice(0, query);
-  if (!COLLECTOR_PATHS.has(path)) return undefined;
+  if (!COLLECTOR_ROUTE_KEYS.has(`${method} ${path}`)) return undefined;
   const { headers } = request;
+  if (method === "GET") return headers["transfer-encoding"] === undefined ? path : undefined;
   const length = headers["content-length"];
   if (length === undefined || headers["transfer-encoding"] !== undefined || Number(length) > bodyLimit) {
     return undefined;
@@ -151,22 +192,36 @@ function collectDirectly(sluice: Sluice, path: string, request: IncomingMessage,
   request.on("error", () => {});
   request.on("end", async () => {
     const result = await sluice.collector.handle({
+      method: request.method,
       path,
+      query: queryOf(request.url ?? ""),
       headers: request.headers,
       body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks),
       remoteAddress: request.socket.remoteAddress,
     });
-    sendJson(response, result);
+    sendCollected(response, result, request.headers.origin);
   });
 }
 
-function sendJson(response: ServerResponse, result: CollectResponse): void {
-  const payload = JSON.stringify(result.body);
+function sendCollected(response: ServerResponse, result: CollectResponse, origin: string | undefined): void {
+  const payload = Buffer.isBuffer(result.body) ? result.body : JSON.stringify(result.body);
   response.writeHead(result.status, {
-    "content-type": "application/json; charset=utf-8",
+    ...collectedHeaders(result),
+    ...corsHeaders(origin),
     "content-length": Buffer.byteLength(payload),
   });
   response.end(payload);
+}
+
+/** A collector answer's headers: JSON unless the protocol says otherwise (the pixel's GIF). */
+function collectedHeaders(result: CollectResponse): Record<string, string> {
+  return { "content-type": "application/json; charset=utf-8", ...result.headers };
+}
+
+/** The query string of a request URL, without "?". */
+function queryOf(url: string): string {
+  const query = url.indexOf("?");
+  return query < 0 ? "" : url.slice(query + 1);
 }
 
 /**

@@ -170,6 +170,7 @@ export async function startSluice(config: Config): Promise<Sluice> {
     limits: { maxEventBytes: config.max_event_bytes, maxRequestBytes: config.max_request_bytes },
     deduper,
     workers: Math.floor(config.collect_workers),
+    enrichment: { userAgent: config.enrich_user_agents, geoipDatabase: config.geoip_database },
   });
   for (const loader of loaders) loader.start();
   compactor.start();
