@@ -245,7 +245,7 @@ class LogTopic implements Topic {
     const index = this.segmentIndexAt(from);
     const segment = this.segments[index] as Segment;
     const segmentEnd = this.segments[index + 1]?.start ?? end;
-    return this.readSegment(segment, from, Math.max(1, maxBytes), segmentEnd);
+    return readSegment(this.name, segment, from, Math.max(1, maxBytes), segmentEnd);
   }
 
   start(): number {
@@ -348,50 +348,51 @@ class LogTopic implements Topic {
     while (index > 0 && (this.segments[index] as Segment).start > position) index--;
     return index;
   }
+}
 
-  /** Reads whole records from `from`, about `maxBytes` of them (more if one record is bigger). */
-  private async readSegment(
-    segment: Segment,
-    from: number,
-    maxBytes: number,
-    segmentEnd: number,
-  ): Promise<TopicBatch> {
-    let handle: FileHandle;
-    try {
-      handle = await open(segment.path, "r");
-    } catch (error) {
-      if (!isErrno(error, "ENOENT")) throw error;
-      throw new BusPositionError(`Position ${from} of bus topic "${this.name}" was released meanwhile.`);
-    }
-    try {
-      // One byte more in front (unless at the segment start) proves `from` is a record boundary.
-      const lead = from > segment.start ? 1 : 0;
-      let length = Math.min(maxBytes, segmentEnd - from);
-      for (;;) {
-        const buffer = Buffer.allocUnsafe(lead + length);
-        const bytesRead = await readAt(handle, buffer, buffer.length, from - segment.start - lead);
-        if (bytesRead < buffer.length) throw this.damaged(segment, "is shorter than its acknowledged data");
-        if (lead && buffer[0] !== NEWLINE) {
-          throw new BusPositionError(
-            `Position ${from} is not at a record boundary of bus topic "${this.name}".`,
-          );
-        }
-        const data = buffer.subarray(lead);
-        const lastNewline = data.lastIndexOf(NEWLINE);
-        if (lastNewline !== -1) {
-          const lines = data.subarray(0, lastNewline + 1);
-          return { lines, count: countLines(lines), next: from + lines.length };
-        }
-        if (from + length === segmentEnd) throw this.damaged(segment, "ends inside a record");
-        length = Math.min(2 * length, segmentEnd - from);
-      }
-    } finally {
-      await handle.close();
-    }
+/**
+ * Reads whole records of a topic's segment from `from`, about `maxBytes` of them (more if one
+ * record is bigger), up to `segmentEnd`: the bytes known durable. Shared by the log and by
+ * readers in other processes (`reader.ts`).
+ */
+export async function readSegment(
+  topic: string,
+  segment: Segment,
+  from: number,
+  maxBytes: number,
+  segmentEnd: number,
+): Promise<TopicBatch> {
+  const damaged = (problem: string) =>
+    new Error(`Bus topic "${topic}" is damaged: ${segment.path} ${problem}.`);
+  let handle: FileHandle;
+  try {
+    handle = await open(segment.path, "r");
+  } catch (error) {
+    if (!isErrno(error, "ENOENT")) throw error;
+    throw new BusPositionError(`Position ${from} of bus topic "${topic}" was released meanwhile.`);
   }
-
-  private damaged(segment: Segment, problem: string): Error {
-    return new Error(`Bus topic "${this.name}" is damaged: ${segment.path} ${problem}.`);
+  try {
+    // One byte more in front (unless at the segment start) proves `from` is a record boundary.
+    const lead = from > segment.start ? 1 : 0;
+    let length = Math.min(maxBytes, segmentEnd - from);
+    for (;;) {
+      const buffer = Buffer.allocUnsafe(lead + length);
+      const bytesRead = await readAt(handle, buffer, buffer.length, from - segment.start - lead);
+      if (bytesRead < buffer.length) throw damaged("is shorter than its acknowledged data");
+      if (lead && buffer[0] !== NEWLINE) {
+        throw new BusPositionError(`Position ${from} is not at a record boundary of bus topic "${topic}".`);
+      }
+      const data = buffer.subarray(lead);
+      const lastNewline = data.lastIndexOf(NEWLINE);
+      if (lastNewline !== -1) {
+        const lines = data.subarray(0, lastNewline + 1);
+        return { lines, count: countLines(lines), next: from + lines.length };
+      }
+      if (from + length === segmentEnd) throw damaged("ends inside a record");
+      length = Math.min(2 * length, segmentEnd - from);
+    }
+  } finally {
+    await handle.close();
   }
 }
 

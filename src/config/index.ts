@@ -44,6 +44,10 @@ export interface Config {
   duckdb_threads: number;
   /** DuckDB worker threads for loading and compaction (0 = all cores); few, so collecting keeps the CPU. */
   loader_duckdb_threads: number;
+  /** Load and compact in a child process at a lower CPU priority (false: in the server process). */
+  lake_process: boolean;
+  /** How much lower that priority is (nice increment, 0-19). */
+  lake_process_nice: number;
   /** DuckDB memory limit, e.g. "4GB" ("" = DuckDB's default). */
   duckdb_memory_limit: string;
   /** Serve /v1/stats without a token (the demo's live page). */
@@ -87,6 +91,8 @@ export const DEFAULTS: Config = {
   query_max_rows: 100_000,
   duckdb_threads: 0,
   loader_duckdb_threads: 1,
+  lake_process: true,
+  lake_process_nice: 10,
   duckdb_memory_limit: "",
   public_stats: false,
   enrich_user_agents: true,

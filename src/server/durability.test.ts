@@ -1,8 +1,17 @@
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
+import { type ChildProcess, execFileSync } from "node:child_process";
 import { rm } from "node:fs/promises";
 import { after, describe, test } from "node:test";
-import { ADMIN_TOKEN, basicAuth, query, runCli, spawnCli, tempDataDir, WRITE_KEY } from "./test-support.js";
+import {
+  ADMIN_TOKEN,
+  basicAuth,
+  eventually,
+  query,
+  runCli,
+  spawnCli,
+  tempDataDir,
+  WRITE_KEY,
+} from "./test-support.js";
 
 const ENV = {
   SLUICE_WRITE_KEY: WRITE_KEY,
@@ -69,6 +78,44 @@ describe("durability", () => {
   const dirs: string[] = [];
   after(async () => {
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
+
+  test("kill -9 of the lake process during ingest: it is restarted and loads every acknowledged event once", async () => {
+    const dataDir = await tempDataDir();
+    dirs.push(dataDir);
+    const server = await startServerProcess(dataDir);
+    try {
+      const lakePid = () =>
+        Number(
+          execFileSync("pgrep", ["-P", String(server.child.pid), "-f", "process-main"])
+            .toString()
+            .trim(),
+        );
+      const firstLake = lakePid();
+      const load = sustainedIngest(server.url, 8, 50);
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      process.kill(firstLake, "SIGKILL");
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      await load.stop();
+      const acknowledged = new Set(load.acknowledged);
+      assert.ok(acknowledged.size > 1000, `enough load to matter (${acknowledged.size} acknowledged)`);
+      await eventually(async () => {
+        const health = (await (await fetch(`${server.url}/healthz`)).json()) as {
+          loader: { ok: boolean; tables: { lagBytes: number }[] };
+        };
+        return health.loader.ok && health.loader.tables.every((table) => table.lagBytes === 0);
+      });
+      assert.notEqual(lakePid(), firstLake, "a new lake process runs");
+      const ids = await query(server.url, "SELECT event_id FROM events");
+      const stored = new Map<string, number>();
+      for (const [id] of ids.rows as [string][]) stored.set(id, (stored.get(id) ?? 0) + 1);
+      const wrong = [...acknowledged].filter((id) => stored.get(id) !== 1);
+      assert.deepEqual(wrong.slice(0, 5), [], `${wrong.length} acknowledged events missing or doubled`);
+      assert.equal(stored.size, ids.rows.length, "no event stored twice");
+    } finally {
+      server.child.kill("SIGTERM");
+      await new Promise((resolve) => server.child.on("close", resolve));
+    }
   });
 
   test("kill -9 during sustained ingest: after restart every acknowledged event is present exactly once", async () => {

@@ -2,11 +2,19 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { DuckDBInstance } from "@duckdb/node-api";
 import { type Bus, openEmbeddedBus } from "../bus/index.js";
+import { acquireLock, releaseLock } from "../bus/lock.js";
 import { type Catalog, openSqliteCatalog, type TableDef } from "../catalog/index.js";
 import { Collector, type CollectorStats, Deduper } from "../collect/index.js";
 import { EVENT_COLUMNS, REJECTED_COLUMNS } from "../collect/model.js";
 import { type Config, writeKeys } from "../config/index.js";
-import { Compactor, Loader } from "../lake/index.js";
+import {
+  Compactor,
+  LakeProcess,
+  type LakeStatus,
+  Loader,
+  type LoaderStatus,
+  waitUntilGone,
+} from "../lake/index.js";
 import { LandingWatcher } from "../sources/index.js";
 import { createEngine, Warehouse } from "../warehouse/index.js";
 
@@ -30,8 +38,6 @@ export interface Sluice {
   loadEngine: DuckDBInstance;
   warehouse: Warehouse;
   collector: Collector;
-  loaders: Loader[];
-  compactor: Compactor;
   health(): Health;
   close(): Promise<void>;
 }
@@ -40,7 +46,7 @@ export interface Health {
   ok: boolean;
   collector: { ok: boolean } & CollectorStats;
   bus: { ok: boolean };
-  loader: { ok: boolean; tables: ReturnType<Loader["status"]>[] };
+  loader: { ok: boolean; lastError: string | null; tables: LoaderStatus[] };
   /** Compaction failing does not stop ingest or queries, so it is reported but not counted in `ok`. */
   compactor: { lastError: string | null };
   /** Failures to read the landing folders are reported, like compaction's, without failing health. */
@@ -82,6 +88,12 @@ export function warehouseFor(config: Config, catalog: Catalog, engine: DuckDBIns
   });
 }
 
+/** Takes the lake's writer lock, once a lake process of an earlier server has exited. */
+async function takeLakeLock(lakeRoot: string): Promise<void> {
+  await waitUntilGone(lakeRoot);
+  await acquireLock(lakeRoot);
+}
+
 /** The storage side of Sluice: bus, catalog, lake loaders; no collector or HTTP. */
 export interface Storage {
   bus: Bus;
@@ -104,6 +116,7 @@ export async function openStorage(config: Config): Promise<Storage> {
   await mkdir(config.data_dir, { recursive: true });
   const lakeRoot = lakePath(config.data_dir);
   await mkdir(lakeRoot, { recursive: true });
+  await takeLakeLock(lakeRoot);
   const bus = await openEmbeddedBus({
     dir: busPath(config.data_dir),
     segmentBytes: config.segment_bytes,
@@ -151,6 +164,7 @@ export async function openStorage(config: Config): Promise<Storage> {
       await catalog.close();
       engine.closeSync();
       loadEngine.closeSync();
+      await releaseLock(lakeRoot);
     },
   };
 }
@@ -158,7 +172,7 @@ export async function openStorage(config: Config): Promise<Storage> {
 /** Starts everything but HTTP: storage, background loading and compaction, the collector. */
 export async function startSluice(config: Config): Promise<Sluice> {
   const storage = await openStorage(config);
-  const { bus, catalog, engine, loadEngine, loaders, compactor } = storage;
+  const { bus, catalog, engine, loadEngine } = storage;
   const warehouse = warehouseFor(config, catalog, engine);
   const windowMs = config.dedupe_window_hours * 3_600_000;
   const deduper = new Deduper({ windowMs });
@@ -172,22 +186,21 @@ export async function startSluice(config: Config): Promise<Sluice> {
     workers: Math.floor(config.collect_workers),
     enrichment: { userAgent: config.enrich_user_agents, geoipDatabase: config.geoip_database },
   });
-  for (const loader of loaders) loader.start();
-  compactor.start();
+  const lake = await startLake(config, storage);
   const landing = new LandingWatcher({ dataDir: config.data_dir, catalog, engine: loadEngine, config });
   landing.start();
 
   const health = (): Health => {
-    const tables = loaders.map((loader) => loader.status());
-    const loaderOk = tables.every((status) => status.healthy);
+    const status = lake.status();
+    const loaderOk = status.running && status.loaders.every((loader) => loader.healthy);
     const busOk = bus.healthy();
     return {
       ok: loaderOk && busOk,
       // The collector can acknowledge only what the bus can store.
       collector: { ok: busOk, ...collector.stats() },
       bus: { ok: busOk },
-      loader: { ok: loaderOk, tables },
-      compactor: { lastError: compactor.lastError() },
+      loader: { ok: loaderOk, lastError: status.lastError, tables: status.loaders },
+      compactor: { lastError: status.compactorError },
       landing: { lastError: landing.lastError() },
     };
   };
@@ -199,15 +212,61 @@ export async function startSluice(config: Config): Promise<Sluice> {
     loadEngine,
     warehouse,
     collector,
-    loaders,
-    compactor,
     health,
     async close() {
       await collector.close();
       await landing.stop();
+      await lake.stop();
       await storage.close();
     },
   };
+}
+
+/** Loading and compaction from now on: in a niced child process (the default), or here. */
+async function startLake(
+  config: Config,
+  storage: Storage,
+): Promise<{ status(): LakeStatus; stop(): Promise<void> }> {
+  const { loaders, compactor, bus } = storage;
+  if (!config.lake_process) {
+    for (const loader of loaders) loader.start();
+    compactor.start();
+    return {
+      status: () => ({
+        running: true,
+        loaders: loaders.map((loader) => loader.status()),
+        lastError: null,
+        compactorError: compactor.lastError(),
+      }),
+      async stop() {
+        await compactor.stop();
+        for (const loader of loaders) await loader.stop();
+      },
+    };
+  }
+  // The child takes over the lake: this process let go of it once the start-up load was done.
+  const lakeRoot = lakePath(config.data_dir);
+  await releaseLock(lakeRoot);
+  return LakeProcess.start({
+    settings: {
+      busDir: busPath(config.data_dir),
+      catalogPath: catalogPath(config.data_dir),
+      lakeRoot,
+      tables: LAKE_TABLES,
+      flushIntervalMs: config.flush_interval_ms,
+      duckdbThreads: config.loader_duckdb_threads || undefined,
+      memoryLimit: config.duckdb_memory_limit || undefined,
+      compaction: {
+        targetBytes: config.compaction_target_bytes,
+        minFiles: config.compaction_min_files,
+        intervalMs: config.compaction_interval_ms,
+        deleteGraceMs: config.delete_grace_ms,
+      },
+    },
+    topics: await Promise.all(LAKE_TABLES.map((table) => bus.topic(table.name))),
+    niceness: config.lake_process_nice,
+    log: (message) => console.error(`sluice: ${message}`),
+  });
 }
 
 /** Rebuilds the dedupe window from the lake: the bus was fully loaded at start-up. */
