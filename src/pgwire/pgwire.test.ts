@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
+import { connect } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import pg from "pg";
@@ -124,6 +125,33 @@ describe("PostgreSQL wire protocol, with real clients", () => {
     } finally {
       await client.end();
     }
+  });
+
+  test("garbage on the port is refused with a FATAL error, and the server goes on", async () => {
+    const exchange = (bytes: Buffer) =>
+      new Promise<string>((resolve) => {
+        const socket = connect(port, "127.0.0.1");
+        let received = "";
+        socket.on("data", (chunk) => {
+          received += chunk.toString("latin1");
+        });
+        socket.on("close", () => resolve(received));
+        socket.on("error", () => resolve(received));
+        socket.end(bytes);
+      });
+    const huge = Buffer.alloc(8);
+    huge.writeInt32BE(2_000_000_000, 0);
+    for (const bytes of [
+      Buffer.from("GET / HTTP/1.1\r\n\r\n"),
+      huge,
+      Buffer.from([0, 0, 0, 8, 0, 2, 0, 0]),
+    ]) {
+      assert.match(await exchange(bytes), /FATAL/);
+    }
+    const client = new pg.Client(connection());
+    await client.connect();
+    assert.deepEqual((await client.query("SELECT 1 AS one")).rows, [{ one: 1 }]);
+    await client.end();
   });
 
   test("a wrong password is refused", async () => {
