@@ -61,25 +61,33 @@ export interface Commit {
    * looked like (its columns, its live files) then cannot overwrite a concurrent one.
    */
   ifTableSnapshot?: number;
-  /** A successful file load, recorded in the same transaction as its files. */
+  /** A successful load, recorded in the same transaction as its files. */
   load?: NewLoadRun;
+  /**
+   * The table's bookmark from this snapshot on: how far an incremental source has been read,
+   * stored with the rows it covers so that a crash before the commit re-reads them. A `replace`
+   * load that carries none drops the table's bookmark, since the rows it stood for are gone.
+   */
+  bookmark?: string;
 }
 
 export type LoadStatus = "loaded" | "skipped" | "failed";
 
-/** One attempt to load a file into a table: the run history of batch sources. */
+/** One attempt to load a file or sync a database table: the run history of batch sources. */
 export interface LoadRun {
   id: number;
   table: string;
-  /** The file's name (no directories). */
+  /** The file's name (no directories), or the database table synced: `<source>.<table>`. */
   file: string;
   /** The content's sha256 (hex); null when the file could not be read at all. */
   sha256: string | null;
   bytes: number;
-  mode: "append" | "replace";
-  /** Where the file came from: cli, upload or landing. */
+  /** append and replace for files; replace (full) and merge (incremental) for database tables. */
+  mode: "append" | "replace" | "merge";
+  /** Where the run came from: cli, upload or landing for files; sync (the CLI) or schedule for databases. */
   origin: string;
   status: LoadStatus;
+  /** Rows written (files) or read from the source (databases). */
   rows: number;
   /** Schema changes the load made, e.g. "added column region (VARCHAR)". */
   changes: string[];
@@ -129,6 +137,8 @@ export interface Catalog {
   recordLoad(run: NewLoadRun): Promise<LoadRun>;
   /** The run history, newest first. */
   loads(options?: { table?: string; limit?: number }): Promise<LoadRun[]>;
+  /** The table's bookmark (see `Commit.bookmark`), or null when it has none. */
+  bookmark(table: string): Promise<string | null>;
   close(): Promise<void>;
 }
 

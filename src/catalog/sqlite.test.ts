@@ -134,7 +134,7 @@ describe("SQLite catalog: loaded tables", () => {
   });
 
   const orders = (path: string): DataFile => ({ table: "orders", path, partition: "", rows: 2, bytes: 100 });
-  const run = (sha256: string, mode: "append" | "replace" = "append"): NewLoadRun => ({
+  const run = (sha256: string | null, mode: NewLoadRun["mode"] = "append"): NewLoadRun => ({
     table: "orders",
     file: `${sha256}.csv`,
     sha256,
@@ -224,5 +224,47 @@ describe("SQLite catalog: loaded tables", () => {
     );
     assert.equal((await catalog.loads({ limit: 1 }))[0]?.id, failed.id);
     assert.equal((await catalog.loads({ table: "nope" })).length, 0);
+  });
+
+  test("a bookmark is stored with its rows; a failed commit keeps the old one; a replace without one drops it", async () => {
+    assert.equal(await catalog.bookmark("synced"), null);
+    const synced = (path: string): DataFile => ({ table: "synced", path, partition: "", rows: 1, bytes: 10 });
+    const merge = { ...run(null, "merge"), table: "synced", file: "shop.orders", origin: "sync" };
+    const first = await catalog.commit({
+      table: "synced",
+      operation: "sync",
+      add: [synced("synced/a.parquet")],
+      columns: [{ name: "id", type: "INTEGER" }],
+      load: merge,
+      bookmark: '{"value":"1"}',
+    });
+    assert.equal(await catalog.bookmark("synced"), '{"value":"1"}');
+    await assert.rejects(
+      catalog.commit({
+        table: "synced",
+        operation: "sync",
+        add: [synced("synced/b.parquet")],
+        ifTableSnapshot: first - 1,
+        load: merge,
+        bookmark: '{"value":"2"}',
+      }),
+      CommitConflictError,
+    );
+    assert.equal(await catalog.bookmark("synced"), '{"value":"1"}');
+    await catalog.commit({
+      table: "synced",
+      operation: "load",
+      add: [synced("synced/c.parquet")],
+      load: merge,
+    });
+    assert.equal(await catalog.bookmark("synced"), '{"value":"1"}', "other commits leave it alone");
+    await catalog.commit({
+      table: "synced",
+      operation: "load",
+      add: [synced("synced/d.parquet")],
+      remove: ["synced/a.parquet", "synced/c.parquet"],
+      load: { ...run("eee", "replace"), table: "synced" },
+    });
+    assert.equal(await catalog.bookmark("synced"), null);
   });
 });

@@ -62,6 +62,10 @@ CREATE TABLE IF NOT EXISTS loads (
   replaced_snapshot INTEGER
 );
 CREATE INDEX IF NOT EXISTS loads_by_table ON loads (table_name, id);
+CREATE TABLE IF NOT EXISTS bookmarks (
+  table_name TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
 -- The same content is in a table at most once: the backstop of exactly-once file loads.
 CREATE UNIQUE INDEX IF NOT EXISTS loads_live_content ON loads (table_name, sha256)
   WHERE status = 'loaded' AND replaced_snapshot IS NULL;
@@ -73,7 +77,7 @@ interface LoadRow {
   file: string;
   sha256: string | null;
   bytes: number;
-  mode: "append" | "replace";
+  mode: LoadRun["mode"];
   origin: string;
   status: LoadRun["status"];
   rows: number;
@@ -193,6 +197,11 @@ export function openSqliteCatalog(file: string, options: { readonly?: boolean } 
     loads: db.prepare("SELECT * FROM loads ORDER BY id DESC LIMIT ?"),
     loadsOf: db.prepare("SELECT * FROM loads WHERE table_name = ? ORDER BY id DESC LIMIT ?"),
     forget: db.prepare("DELETE FROM files WHERE path = ? AND removed_snapshot IS NOT NULL"),
+    setBookmark: db.prepare(
+      "INSERT INTO bookmarks (table_name, value) VALUES (?, ?) ON CONFLICT(table_name) DO UPDATE SET value = excluded.value",
+    ),
+    dropBookmark: db.prepare("DELETE FROM bookmarks WHERE table_name = ?"),
+    bookmark: db.prepare("SELECT value FROM bookmarks WHERE table_name = ?"),
   };
 
   const insertLoad = (run: NewLoadRun, snapshot: number | null): LoadRun => {
@@ -227,6 +236,8 @@ export function openSqliteCatalog(file: string, options: { readonly?: boolean } 
       if (change.load.mode === "replace") statements.supersedeLoads.run(snapshot, change.table);
       insertLoad(change.load, snapshot);
     }
+    if (change.bookmark !== undefined) statements.setBookmark.run(change.table, change.bookmark);
+    else if (change.load?.mode === "replace") statements.dropBookmark.run(change.table);
     return snapshot;
   });
 
@@ -317,6 +328,10 @@ export function openSqliteCatalog(file: string, options: { readonly?: boolean } 
       const limit = options.limit ?? 100;
       const rows = options.table ? statements.loadsOf.all(options.table, limit) : statements.loads.all(limit);
       return (rows as LoadRow[]).map(toLoadRun);
+    },
+    async bookmark(table: string) {
+      const row = statements.bookmark.get(table) as { value: string } | undefined;
+      return row ? row.value : null;
     },
     async close() {
       leaseDb.close();

@@ -10,6 +10,7 @@ import { type Config, ConfigError, loadConfig } from "../config/index.js";
 import { startDemoShop } from "../demo/index.js";
 import { busPath, catalogPath, ServeError, serve } from "../server/index.js";
 import {
+  DbSync,
   FileLoader,
   LOAD_MODES,
   type LoadMode,
@@ -214,8 +215,49 @@ program
   );
 
 program
+  .command("sync")
+  .description("copy database tables (db_sources in the configuration) into lake tables now")
+  .argument("[target]", "a source (shop) or one of its tables (shop.orders); default: every configured table")
+  .option(
+    "--full-refresh",
+    "read whole tables and replace the lake tables' rows and columns, incremental ones too",
+  )
+  .option("--data-dir <dir>", "where data lives (default ./sluice-data, or SLUICE_DATA_DIR)")
+  .option("--config <file>", "configuration file (default <data-dir>/sluice.yaml)")
+  .action(async (target: string | undefined, options: CommonOptions & { fullRefresh?: boolean }) => {
+    const config = configFrom(options);
+    if (Object.keys(config.db_sources).length === 0) {
+      throw new CliError('no db_sources in the configuration (see "Loading databases" in the README)');
+    }
+    await mkdir(config.data_dir, { recursive: true });
+    const catalog = openSqliteCatalog(catalogPath(config.data_dir));
+    const engine = await createEngine({
+      threads: config.duckdb_threads || undefined,
+      memoryLimit: config.duckdb_memory_limit || undefined,
+    });
+    try {
+      const sync = new DbSync({ dataDir: config.data_dir, catalog, engine, config });
+      let failed = false;
+      for (const table of sync.tables(target)) {
+        const outcome = await sync.sync(table, { origin: "sync", fullRefresh: options.fullRefresh });
+        if (outcome.webhookError) console.error(`sluice: warning: ${outcome.webhookError}`);
+        if (outcome.run.status === "failed") {
+          failed = true;
+          console.error(`sluice: ${outcome.message}`);
+        } else {
+          console.log(outcome.message);
+        }
+      }
+      if (failed) process.exitCode = 1;
+    } finally {
+      await catalog.close();
+      engine.closeSync();
+    }
+  });
+
+program
   .command("loads")
-  .description("show the history of file loads: loaded, skipped (already loaded) and failed")
+  .description("show the history of file loads and database syncs: loaded, skipped (nothing new) and failed")
   .option("--table <name>", "only loads into this table")
   .option("--limit <n>", "how many, newest first", positive, 20)
   .addOption(new Option("--format <format>", "output format").choices(FORMATS).default("table"))

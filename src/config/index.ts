@@ -64,6 +64,32 @@ export interface Config {
   landing_poll_interval_ms: number;
   /** Largest file `POST /v1/tables/<table>/upload` accepts. */
   max_upload_bytes: number;
+  /** Databases whose tables are copied into lake tables (`sluice sync`, and on a schedule by the server). */
+  db_sources: Record<string, DbSourceConfig>;
+}
+
+/** A database source as written in `db_sources` (validated where it is used: `sources/db-config.ts`). */
+export interface DbSourceConfig {
+  /** The environment variable holding the connection URL (postgres://, mysql:// or mariadb://). */
+  url_env: string;
+  /** Sync interval, e.g. `5m`; or `cron`. Neither: only `sluice sync` runs it. */
+  every?: string;
+  cron?: string;
+  /** Source table (`orders`, `public.orders`) → how to copy it; empty means a full copy. */
+  tables: Record<string, DbTableConfig | null>;
+}
+
+export interface DbTableConfig {
+  /** full: replace the lake table each run; incremental: merge rows past the bookmark. */
+  mode?: "full" | "incremental";
+  /** The incremental column: a timestamp updated on every change, or an increasing id. */
+  watermark?: string;
+  /** Column(s) identifying a row; default: the source table's primary key. */
+  primary_key?: string | string[];
+  /** Re-read this far behind the bookmark for rows committed late: `10m`, or a number for ids. */
+  lookback?: string | number;
+  /** The lake table (default `<source>_<table>`). */
+  into?: string;
 }
 
 export const DEFAULTS: Config = {
@@ -101,6 +127,7 @@ export const DEFAULTS: Config = {
   load_column_types: {},
   landing_poll_interval_ms: 2_000,
   max_upload_bytes: 1024 * 1024 * 1024,
+  db_sources: {},
 };
 
 export class ConfigError extends Error {}
@@ -174,6 +201,8 @@ function coerce(key: string, value: unknown, where: string): unknown {
     if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
       throw new ConfigError(`${where} must be a mapping`);
     }
+    // Sources are mappings of settings, checked in full by the code that runs them.
+    if (key === "db_sources") return parsed;
     for (const entry of Object.values(parsed)) {
       if (typeof entry !== "string") throw new ConfigError(`${where} must map strings to strings`);
     }

@@ -15,7 +15,7 @@ import {
   type LoaderStatus,
   waitUntilGone,
 } from "../lake/index.js";
-import { LandingWatcher } from "../sources/index.js";
+import { DbSyncScheduler, LandingWatcher } from "../sources/index.js";
 import { createEngine, Warehouse } from "../warehouse/index.js";
 
 /** The lake tables fed from the bus: topic name = table name. */
@@ -51,6 +51,8 @@ export interface Health {
   compactor: { lastError: string | null };
   /** Failures to read the landing folders are reported, like compaction's, without failing health. */
   landing: { lastError: string | null };
+  /** Database syncs whose latest scheduled run failed, reported like landing's without failing health. */
+  dbSync: { lastError: string | null };
 }
 
 export const catalogPath = (dataDir: string): string => join(dataDir, "catalog.db");
@@ -173,6 +175,8 @@ export async function openStorage(config: Config): Promise<Storage> {
 export async function startSluice(config: Config): Promise<Sluice> {
   const storage = await openStorage(config);
   const { bus, catalog, engine, loadEngine } = storage;
+  // Built first: a mistake in db_sources stops start-up with a ConfigError before anything runs.
+  const dbSync = new DbSyncScheduler({ dataDir: config.data_dir, catalog, engine: loadEngine, config });
   const warehouse = warehouseFor(config, catalog, engine);
   const windowMs = config.dedupe_window_hours * 3_600_000;
   const deduper = new Deduper({ windowMs });
@@ -189,6 +193,7 @@ export async function startSluice(config: Config): Promise<Sluice> {
   const lake = await startLake(config, storage);
   const landing = new LandingWatcher({ dataDir: config.data_dir, catalog, engine: loadEngine, config });
   landing.start();
+  dbSync.start();
 
   const health = (): Health => {
     const status = lake.status();
@@ -202,6 +207,7 @@ export async function startSluice(config: Config): Promise<Sluice> {
       loader: { ok: loaderOk, lastError: status.lastError, tables: status.loaders },
       compactor: { lastError: status.compactorError },
       landing: { lastError: landing.lastError() },
+      dbSync: { lastError: dbSync.lastError() },
     };
   };
   return {
@@ -216,6 +222,7 @@ export async function startSluice(config: Config): Promise<Sluice> {
     async close() {
       await collector.close();
       await landing.stop();
+      await dbSync.stop();
       await lake.stop();
       await storage.close();
     },

@@ -126,7 +126,7 @@ export class FileLoader {
     const { table } = request;
     const problem = tableNameProblem(table);
     if (problem) throw new Rejection(problem);
-    if (!LOAD_MODES.includes(run.mode))
+    if (!(LOAD_MODES as readonly string[]).includes(run.mode))
       throw new Rejection(`mode must be append or replace, not "${run.mode}"`);
     await this.#loadableTable(table);
     const configured = configuredTypes(this.#options.config.load_column_types, table);

@@ -2,9 +2,12 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DuckDBInstance } from "@duckdb/node-api";
+import mysql from "mysql2/promise";
+import pg from "pg";
 import { type Catalog, openSqliteCatalog } from "../catalog/index.js";
-import { type Config, DEFAULTS } from "../config/index.js";
+import { type Config, type DbSourceConfig, DEFAULTS } from "../config/index.js";
 import { createEngine, Warehouse } from "../warehouse/index.js";
+import { DbSync, type SyncOutcome, type SyncRequest } from "./db.js";
 import { FileLoader, type LoadOutcome, type LoadRequest } from "./index.js";
 
 export type SourcesConfig = Pick<
@@ -66,6 +69,84 @@ export async function tempSources(config: Partial<SourcesConfig> = {}): Promise<
       await catalog.close();
       engine.closeSync();
       await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The test servers (see .library machine notes): PostgreSQL and MariaDB on loopback, database `test`. */
+export const PG_URL = process.env.SLUICE_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+export const MYSQL_URL = process.env.SLUICE_TEST_MYSQL_URL ?? "mysql://root@127.0.0.1:3306/test";
+
+/** A table name no other test run uses: `<prefix>_<pid>_<random>`. */
+export const uniqueName = (prefix: string): string =>
+  `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+
+/** A database to set up fixtures in: runs statements, drops what it created at the end. */
+export interface TestDatabase {
+  kind: "postgres" | "mysql";
+  url: string;
+  exec(sql: string, params?: unknown[]): Promise<unknown[]>;
+  close(): Promise<void>;
+}
+
+export async function testDatabase(kind: "postgres" | "mysql"): Promise<TestDatabase> {
+  if (kind === "postgres") {
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    return {
+      kind,
+      url: PG_URL,
+      async exec(sql, params = []) {
+        return (await client.query(sql, params)).rows;
+      },
+      close: () => client.end(),
+    };
+  }
+  const connection = await mysql.createConnection({ uri: MYSQL_URL, multipleStatements: true });
+  return {
+    kind,
+    url: MYSQL_URL,
+    async exec(sql, params = []) {
+      const [rows] = await connection.query(sql, params);
+      return Array.isArray(rows) ? rows : [];
+    },
+    close: () => connection.end(),
+  };
+}
+
+/** tempSources plus a DbSync over the same data dir, with `db_sources` and their URL variables. */
+export async function tempDbSync(
+  dbSources: Record<string, DbSourceConfig>,
+  env: NodeJS.ProcessEnv,
+  options: { batchRows?: number; webhookUrl?: string } = {},
+): Promise<
+  Awaited<ReturnType<typeof tempSources>> & {
+    sync: DbSync;
+    /** Syncs every table `target` names (see DbSync.tables), one after the other. */
+    run(target?: string, request?: Partial<SyncRequest>): Promise<SyncOutcome[]>;
+  }
+> {
+  const sources = await tempSources();
+  const sync = new DbSync({
+    dataDir: sources.dataDir,
+    catalog: sources.catalog,
+    engine: sources.engine,
+    config: {
+      db_sources: dbSources,
+      load_webhook_url: options.webhookUrl ?? "",
+      compaction_target_bytes: DEFAULTS.compaction_target_bytes,
+    },
+    env,
+    batchRows: options.batchRows,
+  });
+  return {
+    ...sources,
+    sync,
+    async run(target, request = {}) {
+      const outcomes: SyncOutcome[] = [];
+      for (const table of sync.tables(target))
+        outcomes.push(await sync.sync(table, { origin: "sync", ...request }));
+      return outcomes;
     },
   };
 }

@@ -20,6 +20,10 @@ describe("column types", () => {
       ),
       ["INTEGER", "VARCHAR", "DECIMAL(12,2)", "DECIMAL(18,3)", "TIMESTAMPTZ", "BOOLEAN"],
     );
+    assert.deepEqual(
+      ["time", "uuid", "bytea", "blob"].map((name) => typeSql(t(name))),
+      ["TIME", "UUID", "BLOB", "BLOB"],
+    );
     assert.equal(parseType("MONEY"), null);
     assert.equal(parseType("DECIMAL(40,2)"), null);
   });
@@ -47,5 +51,8 @@ describe("column types", () => {
     assert.equal(widened("INTEGER", "VARCHAR"), null);
     assert.equal(widened("DATE", "INTEGER"), null);
     assert.equal(widened("BOOLEAN", "INTEGER"), null);
+    assert.equal(widened("TIME", "TIMESTAMP"), null, "a time of day is not a point in time");
+    assert.equal(widened("UUID", "VARCHAR"), null);
+    assert.equal(widened("VARCHAR", "BLOB"), "VARCHAR");
   });
 });

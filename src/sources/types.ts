@@ -19,6 +19,9 @@ export type TypeKind =
   | "DATE"
   | "TIMESTAMP"
   | "TIMESTAMPTZ"
+  | "TIME"
+  | "UUID"
+  | "BLOB"
   | "VARCHAR"
   | "JSON";
 
@@ -30,7 +33,7 @@ export interface ColumnType {
 }
 
 export const TYPE_NAMES =
-  "BOOLEAN, INTEGER, BIGINT, DECIMAL(p,s), DOUBLE, DATE, TIMESTAMP, TIMESTAMPTZ, VARCHAR, JSON";
+  "BOOLEAN, INTEGER, BIGINT, DECIMAL(p,s), DOUBLE, DATE, TIMESTAMP, TIMESTAMPTZ, TIME, UUID, BLOB, VARCHAR, JSON";
 
 /** The DuckDB type name. */
 export function typeSql(type: ColumnType): string {
@@ -53,6 +56,10 @@ const ALIASES: Record<string, TypeKind> = {
   DATETIME: "TIMESTAMP",
   TIMESTAMPTZ: "TIMESTAMPTZ",
   "TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ",
+  TIME: "TIME",
+  UUID: "UUID",
+  BLOB: "BLOB",
+  BYTEA: "BLOB",
   VARCHAR: "VARCHAR",
   TEXT: "VARCHAR",
   STRING: "VARCHAR",
@@ -76,7 +83,7 @@ export function parseType(name: string): ColumnType | null {
 /**
  * Our type for a column DuckDB read with type `duckdbType` (Parquet, JSON): small
  * integers become INTEGER, floats DOUBLE, nested values JSON, anything else we do
- * not model (UUID, TIME, BLOB, enums) VARCHAR.
+ * not model (enums, intervals, TIME WITH TIME ZONE) VARCHAR.
  */
 export function fromDuckDbType(duckdbType: string): ColumnType {
   const type = duckdbType.trim().toUpperCase();
@@ -159,6 +166,7 @@ const DBL = String.raw`[+-]?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`;
 const DATE_RE = "[0-9]{4}-[0-9]{2}-[0-9]{2}";
 const TS_RE = String.raw`[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?`;
 const TSZ_RE = `${TS_RE}(Z|[+-][0-9]{2}(:?[0-9]{2})?)`;
+const TIME_RE = String.raw`[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?`;
 const TRUE_WORDS = "'true', 'yes'";
 const FALSE_WORDS = "'false', 'no'";
 
@@ -187,6 +195,11 @@ export function accepts(type: ColumnType, v: string): string {
     case "TIMESTAMPTZ":
       return `((${matches(v, DATE_RE)} OR ${matches(v, TS_RE)} OR ${matches(v, TSZ_RE)})
         AND TRY_CAST(${v} AS TIMESTAMPTZ) IS NOT NULL)`;
+    case "TIME":
+      return `(${matches(v, TIME_RE)} AND TRY_CAST(${v} AS TIME) IS NOT NULL)`;
+    case "UUID":
+    case "BLOB":
+      return `TRY_CAST(${v} AS ${type.kind}) IS NOT NULL`;
     case "VARCHAR":
       return "true";
     case "JSON":
@@ -313,6 +326,12 @@ export function typeNoun(type: ColumnType): string {
     case "TIMESTAMP":
     case "TIMESTAMPTZ":
       return "a timestamp (YYYY-MM-DD hh:mm:ss)";
+    case "TIME":
+      return "a time of day (hh:mm:ss)";
+    case "UUID":
+      return "a UUID";
+    case "BLOB":
+      return "binary data";
     case "VARCHAR":
       return "text";
     case "JSON":
