@@ -104,8 +104,8 @@ export const DEFAULTS: Config = {
   max_event_bytes: 32 * 1024,
   max_request_bytes: 500 * 1024,
   // The main thread keeps a core for HTTP, dedupe and the bus.
-  // At least two: one worker alone was the bottleneck of batch ingest on two cores (75k vs 110k events/s
-  // measured), since it waits on the main thread between requests while its queue grows.
+  // At least two: on two cores, requests queued for a single worker (~35 ms) while it ran at
+  // two thirds of a core; two workers took batch ingest from 75k to 110k events/s (measured).
   collect_workers: Math.max(2, availableParallelism() - 1),
   dedupe_window_hours: 24,
   flush_interval_ms: 250,
