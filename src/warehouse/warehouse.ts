@@ -74,6 +74,12 @@ export class Warehouse {
   readonly #options: Required<Omit<WarehouseOptions, "engine" | "catalog">> & WarehouseOptions;
   /** Each table's view, by the definition it was created for; DDL runs one statement at a time. */
   readonly #views = new Map<string, { definition: string; ready: Promise<void> }>();
+  /**
+   * Connections kept between queries, with the file lists they hold: a query on an unchanged
+   * snapshot then costs no extra round trip. Safe to share because users' SQL cannot change a
+   * connection's state (only SELECT and EXPLAIN run).
+   */
+  readonly #idle: PooledConnection[] = [];
   #ddl: Promise<void> = Promise.resolve();
   readonly #timeRanges = new TimeRanges();
   /** SQL texts found read-only: a statement's type does not change, so each is checked once. */
@@ -184,12 +190,13 @@ export class Warehouse {
   ): Promise<T> {
     options.signal?.throwIfAborted();
     const lease = await this.#options.catalog.lease(this.#options.timeoutMs + 60_000);
-    const connection = await this.#options.engine.connect();
+    const pooled = this.#idle.pop() ?? { connection: await this.#options.engine.connect(), lists: new Map() };
+    const { connection } = pooled;
     const interrupt = () => connection.interrupt();
     const timer = setTimeout(interrupt, this.#options.timeoutMs);
     options.signal?.addEventListener("abort", interrupt);
     try {
-      await this.#useSnapshot(connection, lease, sql);
+      await this.#useSnapshot(pooled, lease, sql);
       try {
         await this.#checkReadOnly(connection, sql);
         return await work(connection);
@@ -201,7 +208,8 @@ export class Warehouse {
     } finally {
       clearTimeout(timer);
       options.signal?.removeEventListener("abort", interrupt);
-      connection.closeSync();
+      if (this.#idle.length < IDLE_CONNECTIONS) this.#idle.push(pooled);
+      else connection.closeSync();
       await lease.release();
     }
   }
@@ -236,24 +244,36 @@ export class Warehouse {
    * Points the connection's views at the lease's snapshot: sets the file list of every table the
    * SQL mentions (pruned to the days its `ts` bounds allow), creating or updating views first.
    */
-  async #useSnapshot(connection: DuckDBConnection, lease: ReadLease, sql: string): Promise<void> {
+  async #useSnapshot(pooled: PooledConnection, lease: ReadLease, sql: string): Promise<void> {
     // Every table has its view, so catalog queries (information_schema, SHOW TABLES) list them all.
     const all = await this.#options.catalog.tables();
     await Promise.all(all.map((table) => this.#ensureView(table)));
-    const tables = all.filter((table) => mentions(sql, table.name));
-    if (tables.length === 0) return;
-    const ranges = await this.#timeRanges.ranges(connection, sql, tables);
-    const assignments = tables.map((table) => {
-      const range = ranges.get(table.name.toLowerCase());
-      const files = lease.files(table.name);
-      const read = range ? files.filter((file) => dayInRange(file.partition, range)) : files;
-      const paths =
-        read.length > 0
-          ? read.map((file) => join(this.#options.lakeRoot, file.path))
-          : [this.#emptyFile(table)];
-      return `SET VARIABLE ${sqlIdent(filesVariable(table))} = [${paths.map(sqlString).join(", ")}]`;
-    });
-    await connection.run(assignments.join("; "));
+    const mentioned = all.filter((table) => mentions(sql, table.name));
+    const ranges = await this.#timeRanges.ranges(pooled.connection, sql, mentioned);
+    const assignments: string[] = [];
+    const lists = new Map<string, string>();
+    for (const table of all) {
+      const variable = filesVariable(table);
+      let paths: string[];
+      if (mentioned.includes(table)) {
+        const range = ranges.get(table.name.toLowerCase());
+        const files = lease.files(table.name);
+        const read = range ? files.filter((file) => dayInRange(file.partition, range)) : files;
+        paths =
+          read.length > 0
+            ? read.map((file) => join(this.#options.lakeRoot, file.path))
+            : [this.#emptyFile(table)];
+      } else if (pooled.lists.has(variable)) {
+        // A reused connection must not keep an earlier snapshot's files for a table it does not read now.
+        paths = [this.#emptyFile(table)];
+      } else continue;
+      const list = `[${paths.map(sqlString).join(", ")}]`;
+      lists.set(variable, list);
+      if (pooled.lists.get(variable) !== list)
+        assignments.push(`SET VARIABLE ${sqlIdent(variable)} = ${list}`);
+    }
+    if (assignments.length > 0) await pooled.connection.run(assignments.join("; "));
+    for (const [variable, list] of lists) pooled.lists.set(variable, list);
   }
 
   /** Creates (or re-creates, when its columns changed) the view of a table. */
@@ -329,6 +349,14 @@ export class Warehouse {
     return `SELECT ${select} FROM read_parquet(${list}, ${hive})`;
   }
 }
+
+interface PooledConnection {
+  connection: DuckDBConnection;
+  /** Variable → the list literal last set on this connection. */
+  lists: Map<string, string>;
+}
+
+const IDLE_CONNECTIONS = 4;
 
 /** Where each table definition's empty Parquet file lives, under the lake root. */
 export const EMPTY_FILES_DIR = "_empty";
