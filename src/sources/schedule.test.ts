@@ -65,7 +65,12 @@ describe("DbSyncScheduler", () => {
       "no run after stop()",
     );
     const history = await sources.catalog.loads({ table: `shop_${table}` });
-    assert.ok(history.every((run) => run.origin === "schedule" && run.status !== "failed"));
+    assert.ok(history.every((run) => run.origin === "schedule"));
+    // stop() may have caught a run in progress: that one is abandoned (tested below); none other failed.
+    const failed = history.filter(
+      (run) => run.status === "failed" && !/^stopped before it finished/.test(run.message ?? ""),
+    );
+    assert.deepEqual(failed, []);
     assert.equal(running.lastError(), null);
   });
 
