@@ -94,8 +94,13 @@ export class LakeProcess {
     return lake;
   }
 
+  /** The child's last report, with each loader's lag measured against the bus's end now. */
   status(): LakeStatus {
-    return this.#status;
+    const loaders = this.#status.loaders.map((loader) => {
+      const topic = this.options.topics.find((candidate) => candidate.name === loader.table);
+      return topic ? { ...loader, lagBytes: Math.max(0, topic.end() - loader.position) } : loader;
+    });
+    return { ...this.#status, loaders };
   }
 
   /** Stops the child once its current batch is committed (killed if it takes too long). */
