@@ -19,17 +19,14 @@ const ENV = {
   SLUICE_FLUSH_INTERVAL_MS: "100",
   // The check below reads every stored id back: more than the default 100,000 rows in 2.5 s of ingest.
   SLUICE_QUERY_MAX_ROWS: "10000000",
+  // These tests are about what is stored, not about priorities: on a busy test machine a niced
+  // lake process may wait long for CPU.
+  SLUICE_LAKE_PROCESS_NICE: "0",
 };
 
 /** Starts `sluice serve` as its own process and resolves with its URL once it listens. */
-async function startServerProcess(
-  dataDir: string,
-  env: NodeJS.ProcessEnv = {},
-): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawnCli(["serve", "--data-dir", dataDir, "--port", "0", "--pg-port", "0"], {
-    ...ENV,
-    ...env,
-  });
+async function startServerProcess(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawnCli(["serve", "--data-dir", dataDir, "--port", "0", "--pg-port", "0"], ENV);
   let output = "";
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), 60_000);
@@ -89,9 +86,7 @@ describe("durability", () => {
   test("kill -9 of the lake process during ingest: it is restarted and loads every acknowledged event once", async () => {
     const dataDir = await tempDataDir();
     dirs.push(dataDir);
-    // At the server's own priority: on a busy test machine a niced loader may wait long for CPU,
-    // and this test is about restarting it, not about its priority.
-    const server = await startServerProcess(dataDir, { SLUICE_LAKE_PROCESS_NICE: "0" });
+    const server = await startServerProcess(dataDir);
     try {
       const lakePid = () =>
         Number(

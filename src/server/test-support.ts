@@ -22,6 +22,8 @@ export function testConfig(dataDir: string, overrides: Partial<Config> = {}): Co
       data_dir: dataDir,
       port: 0,
       pg_port: 0,
+      // Tests are about behaviour, not priorities: a niced lake process could starve on a busy machine.
+      lake_process_nice: 0,
       write_key: WRITE_KEY,
       admin_token: ADMIN_TOKEN,
       flush_interval_ms: 50,
