@@ -111,7 +111,7 @@ export class LakeProcess {
     const child = this.#child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once("exit", resolve));
-    child.send({ type: "stop" } satisfies ServerMessage);
+    this.#send(child, { type: "stop" });
     const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
     await exited;
     clearTimeout(timer);
@@ -124,6 +124,10 @@ export class LakeProcess {
     const tsx = extname(ENTRY) === ".ts" ? ["--import", "tsx"] : [];
     const child = fork(ENTRY, [], { execArgv: tsx, stdio: ["ignore", "inherit", "inherit", "ipc"] });
     this.#child = child;
+    // A message sent just as the child dies fails with EPIPE, emitted here: the 'exit' handler
+    // restarts the child, so the error itself needs no more than a note (unhandled, it would
+    // end the server).
+    child.on("error", (error) => this.options.log(`lake process: ${error.message}`));
     if (child.pid !== undefined && this.options.niceness > 0) {
       try {
         setPriority(child.pid, Math.min(19, this.options.niceness));
@@ -150,7 +154,7 @@ export class LakeProcess {
         if (!this.#stopping) this.#restart(`exited (${signal ?? `code ${code}`})`);
       });
     });
-    child.send({ type: "start", settings: { ...this.options.settings, ends } } satisfies ServerMessage);
+    this.#send(child, { type: "start", settings: { ...this.options.settings, ends } });
     await ready;
   }
 
@@ -177,6 +181,14 @@ export class LakeProcess {
     }, delay);
   }
 
+  /** Sends a message; one the child can no longer take is dropped (its restart resends the state). */
+  #send(child: ChildProcess, message: ServerMessage): void {
+    if (!child.connected) return;
+    child.send(message, (error) => {
+      if (error) this.options.log(`lake process: ${error.message}`);
+    });
+  }
+
   #sendEnds(): void {
     const child = this.#child;
     if (!child?.connected) return;
@@ -187,7 +199,7 @@ export class LakeProcess {
       this.#sentEnds.set(topic.name, end);
       changed[topic.name] = end;
     }
-    if (Object.keys(changed).length > 0) child.send({ type: "ends", ends: changed } satisfies ServerMessage);
+    if (Object.keys(changed).length > 0) this.#send(child, { type: "ends", ends: changed });
   }
 }
 

@@ -46,6 +46,14 @@ async function startServerProcess(dataDir: string): Promise<{ child: ChildProces
   return { child, url };
 }
 
+/** Stops a server process, also one that has already exited (a crash fails the test elsewhere). */
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const closed = new Promise((resolve) => child.once("close", resolve));
+  child.kill("SIGTERM");
+  await closed;
+}
+
 /** Sends batches from several concurrent clients until stopped; returns the acknowledged ids. */
 function sustainedIngest(url: string, clients: number, batchSize: number) {
   const acknowledged: string[] = [];
@@ -108,6 +116,7 @@ describe("durability", () => {
         };
         return health.loader.ok && health.loader.tables.every((table) => table.lagBytes === 0);
       }, 60_000);
+      assert.equal(server.child.exitCode, null, "the server outlives its lake process");
       assert.notEqual(lakePid(), firstLake, "a new lake process runs");
       const ids = await query(server.url, "SELECT event_id FROM events");
       const stored = new Map<string, number>();
@@ -116,8 +125,7 @@ describe("durability", () => {
       assert.deepEqual(wrong.slice(0, 5), [], `${wrong.length} acknowledged events missing or doubled`);
       assert.equal(stored.size, ids.rows.length, "no event stored twice");
     } finally {
-      server.child.kill("SIGTERM");
-      await new Promise((resolve) => server.child.on("close", resolve));
+      await stopProcess(server.child);
     }
   });
 
@@ -159,8 +167,7 @@ describe("durability", () => {
       assert.deepEqual(missing.slice(0, 5), [], `${missing.length} acknowledged events missing or doubled`);
       assert.equal(ids.rows.length, total, "restarting the loader loaded nothing twice");
     } finally {
-      second.child.kill("SIGTERM");
-      await new Promise((resolve) => second.child.on("close", resolve));
+      await stopProcess(second.child);
     }
   });
 
@@ -204,8 +211,7 @@ describe("durability", () => {
       assert.equal(bad.code, 1);
       assert.match(bad.stderr, /^sluice: SQL error: .*nope/);
     } finally {
-      server.child.kill("SIGTERM");
-      await new Promise((resolve) => server.child.on("close", resolve));
+      await stopProcess(server.child);
     }
   });
 
