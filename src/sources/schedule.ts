@@ -80,6 +80,8 @@ export class DbSyncScheduler {
         for (const table of source.tables) {
           if (this.#stopped) return;
           const outcome = await this.#sync.sync(table, { origin: "schedule", signal: this.#abort.signal });
+          // A run abandoned by stop() is in the history, but it is not the table's failure.
+          if (this.#abort.signal.aborted) return;
           if (outcome.run.status === "failed") this.#failing.set(outcome.run.file, outcome.message);
           else this.#failing.delete(outcome.run.file);
         }
