@@ -66,7 +66,7 @@ const INTEGER_TYPES = new Set(["BIGINT", "UBIGINT", "HUGEINT", "UHUGEINT"]);
  * SQL over the lake. Every table is a view in DuckDB's `main` schema whose Parquet
  * file list is a variable of the connection (`getvariable('sluice_files_<table>')`).
  * Each query pins the catalog's current snapshot (so the files it reads are not
- * deleted under it), opens its own connection and sets the lists of that snapshot:
+ * deleted under it), takes a connection of its own and sets the lists of that snapshot:
  * concurrent queries never see each other's snapshots, and every client, BI tools'
  * catalog introspection included, sees the tables under stable names.
  */
