@@ -20,6 +20,7 @@ import {
   type Segment,
   type SegmentFile,
   scanLines,
+  segmentIndexAt,
   segmentPath,
   validPrefixLength,
   writeAtSync,
@@ -242,7 +243,7 @@ class LogTopic implements Topic {
       );
     }
     if (from === end) return { lines: EMPTY, count: 0, next: from };
-    const index = this.segmentIndexAt(from);
+    const index = segmentIndexAt(this.segments, from);
     const segment = this.segments[index] as Segment;
     const segmentEnd = this.segments[index + 1]?.start ?? end;
     return readSegment(this.name, segment, from, Math.max(1, maxBytes), segmentEnd);
@@ -341,12 +342,6 @@ class LogTopic implements Topic {
 
   private activeStart(): number {
     return (this.segments.at(-1) as Segment).start;
-  }
-
-  private segmentIndexAt(position: number): number {
-    let index = this.segments.length - 1;
-    while (index > 0 && (this.segments[index] as Segment).start > position) index--;
-    return index;
   }
 }
 

@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import type { Topic, TopicBatch } from "./index.js";
 import { BusPositionError, readSegment } from "./log.js";
-import { listSegments } from "./segments.js";
+import { listSegments, segmentIndexAt } from "./segments.js";
 
 const EMPTY = Buffer.alloc(0);
 
@@ -59,8 +59,7 @@ export class TopicReader implements Topic {
     if (from === end) return { lines: EMPTY, count: 0, next: from };
     // Listed on every read: the writer rotates to new segments and deletes released ones.
     const segments = await listSegments(this.#dir);
-    let index = segments.length - 1;
-    while (index > 0 && (segments[index]?.start ?? 0) > from) index--;
+    const index = segmentIndexAt(segments, from);
     const segment = segments[index];
     if (segment === undefined || segment.start > from) {
       throw new BusPositionError(`Position ${from} of bus topic "${this.name}" is no longer retained.`);

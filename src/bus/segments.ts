@@ -27,6 +27,13 @@ export function segmentPath(topicDir: string, start: number): string {
   return join(topicDir, `${String(start).padStart(20, "0")}.log`);
 }
 
+/** Index of the segment holding `position` in `segments` (in position order): the last starting at or before it. */
+export function segmentIndexAt(segments: readonly Segment[], position: number): number {
+  let index = segments.length - 1;
+  while (index > 0 && (segments[index] as Segment).start > position) index--;
+  return index;
+}
+
 /** The topic's segments in position order, each with its current size on disk. */
 export async function listSegments(topicDir: string): Promise<SegmentFile[]> {
   const starts: number[] = [];

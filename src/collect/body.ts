@@ -49,6 +49,26 @@ export function decodeBody(
   }
 }
 
+/** The body decoded (as `decodeBody`) and parsed as JSON, or why it cannot be. */
+export function decodeJsonBody(
+  body: Buffer,
+  contentEncoding: string | undefined,
+  maxBytes: number,
+): { decoded: Buffer; text: string; value: unknown } | BodyProblem {
+  const decoded = decodeBody(body, contentEncoding, maxBytes);
+  if (!Buffer.isBuffer(decoded)) return decoded;
+  const text = decoded.toString("utf8");
+  try {
+    return { decoded, text, value: JSON.parse(text) };
+  } catch (error) {
+    return {
+      status: 400,
+      reason: `The request body is not valid JSON (${(error as Error).message}).`,
+      payload: text,
+    };
+  }
+}
+
 /** The UTF-8 text of bytes[start, end), cut to at most `maxBytes` bytes without splitting a character. */
 export function textPrefix(bytes: Buffer, maxBytes: number, start = 0, end = bytes.length): string {
   let cut = Math.min(end, start + maxBytes);

@@ -13,6 +13,11 @@ export class Invalid {
   ) {}
 }
 
+/** The problem with field `name` of the input at `at`; the path is only built when there is a problem. */
+export function invalid(at: string, name: string, problem: string): Invalid {
+  return new Invalid(at + name, `${at}${name} ${problem}`);
+}
+
 /** What the server knows about the request an event came in. */
 export interface Arrival {
   source: string;
@@ -115,6 +120,10 @@ export function isObject(value: unknown): value is Record<string, unknown> {
 
 export function stringOrNull(value: unknown): string | null {
   return typeof value === "string" ? value : null;
+}
+
+export function nonEmptyString(value: unknown): string | undefined {
+  return typeof value === "string" && value !== "" ? value : undefined;
 }
 
 export function objectOrNull(value: unknown): Record<string, unknown> | null {

@@ -33,14 +33,15 @@
  */
 import { randomUUID } from "node:crypto";
 import { decodeBody, textPrefix } from "./body.js";
-import { enricherFor } from "./enrich.js";
 import {
   type Arrival,
   correctedTime,
   Invalid,
+  invalid,
   isObject,
   isRepresentableTime,
   MAX_EVENT_ID_LENGTH,
+  nonEmptyString,
   objectOrNull,
   parseIsoTime,
   pathOf,
@@ -51,9 +52,9 @@ import { formatIsoMillis } from "./iso-time.js";
 import type { CanonicalEvent, EventType } from "./model.js";
 import {
   accepted,
-  answered,
   BatchOutcome,
-  basicAuthUser,
+  bodyKeySource,
+  headerKeySource,
   type PreparedRequest,
   type PrepareSettings,
   type Protocol,
@@ -81,12 +82,8 @@ function preparePosthog(
   arrival: Arrival,
 ): PreparedRequest {
   const { writeKeys, limits } = settings;
-  const headerKey = basicAuthUser(request.authorization);
-  let source: string | undefined;
-  if (headerKey !== undefined) {
-    source = writeKeys.get(headerKey);
-    if (source === undefined) return answered(401, "The write key in the Authorization header is not known.");
-  }
+  let source = headerKeySource(request.authorization, writeKeys);
+  if (typeof source === "object") return source;
 
   const payload = readPayload(request, limits.maxRequestBytes);
   if (!("value" in payload)) return refused(source, arrival, payload);
@@ -123,16 +120,14 @@ function preparePosthog(
 
   let requestKey: string | undefined;
   if (source === undefined) {
-    const key = nonEmptyString(bodyKey) ?? eventKey(items[0]);
-    if (key === undefined) {
-      return answered(
-        401,
-        "A write key is required: as api_key (or token) in the body or the event, or as the user name of HTTP Basic auth.",
-      );
-    }
-    source = writeKeys.get(key);
-    if (source === undefined) return answered(401, "The api_key is not a known write key.");
-    requestKey = key;
+    requestKey = nonEmptyString(bodyKey) ?? eventKey(items[0]);
+    source = bodyKeySource(
+      requestKey,
+      writeKeys,
+      "A write key is required: as api_key (or token) in the body or the event, or as the user name of HTTP Basic auth.",
+      "The api_key is not a known write key.",
+    );
+    if (typeof source === "object") return source;
   }
   arrival.source = source;
 
@@ -190,7 +185,7 @@ function preparePosthog(
     status: 200,
     body: { status: 1, accepted: events.length, rejected: errors.length, errors },
   };
-  return accepted(response, arrival, events, rejectedLines, enricherFor(settings.enrichment));
+  return accepted(response, arrival, events, rejectedLines, settings.enrichment);
 }
 
 /**
@@ -255,10 +250,6 @@ function readPayload(
   }
 }
 
-function nonEmptyString(value: unknown): string | undefined {
-  return typeof value === "string" && value !== "" ? value : undefined;
-}
-
 /** The write key an event carries itself, if any. */
 function eventKey(item: unknown): string | undefined {
   if (!isObject(item)) return undefined;
@@ -301,10 +292,6 @@ export function normalisePosthogEvent(
     if (error instanceof Invalid) return error;
     throw error;
   }
-}
-
-function invalid(at: string, name: string, problem: string): Invalid {
-  return new Invalid(at + name, `${at}${name} ${problem}`);
 }
 
 function normalise(

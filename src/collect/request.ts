@@ -4,7 +4,7 @@
  * protocol uses to build that answer, so quarantine rows and bus lines look the same whatever the
  * protocol.
  */
-import type { Enricher, EnrichmentSettings } from "./enrich.js";
+import { type EnrichmentSettings, enricherFor } from "./enrich.js";
 import type { Arrival } from "./fields.js";
 import type { CanonicalEvent, RejectedEvent } from "./model.js";
 
@@ -134,8 +134,9 @@ export function accepted(
   arrival: Arrival,
   events: CanonicalEvent[],
   rejectedLines: string[],
-  enricher: Enricher,
+  enrichment: EnrichmentSettings,
 ): PreparedRequest {
+  const enricher = enricherFor(enrichment);
   for (const event of events) enricher.enrich(event);
   return {
     response,
@@ -193,6 +194,33 @@ export function basicAuthUser(authorization: string | undefined): string | undef
   const credentials = Buffer.from(match[1] as string, "base64").toString("utf8");
   const colon = credentials.indexOf(":");
   return colon < 0 ? credentials : credentials.slice(0, colon);
+}
+
+/**
+ * The source whose write key is in the Authorization header: undefined without the header (the key
+ * is then looked for in the body), or a 401 answer when the key is not known.
+ */
+export function headerKeySource(
+  authorization: string | undefined,
+  writeKeys: ReadonlyMap<string, string>,
+): string | undefined | PreparedRequest {
+  const key = basicAuthUser(authorization);
+  if (key === undefined) return undefined;
+  return writeKeys.get(key) ?? answered(401, "The write key in the Authorization header is not known.");
+}
+
+/**
+ * The source whose write key a request carries in its body (or events), or a 401 answer: `missing`
+ * when there is no key (undefined), `unknown` when the key is not known.
+ */
+export function bodyKeySource(
+  key: string | undefined,
+  writeKeys: ReadonlyMap<string, string>,
+  missing: string,
+  unknown: string,
+): string | PreparedRequest {
+  if (key === undefined) return answered(401, missing);
+  return writeKeys.get(key) ?? answered(401, unknown);
 }
 
 /** Events in a batch of inputs, each either normalised or refused. */

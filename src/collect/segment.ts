@@ -12,14 +12,15 @@
  *   the columns derived from them are null and `context` keeps them as sent.
  */
 import { randomUUID } from "node:crypto";
-import { batchItemSpans, decodeBody, textPrefix } from "./body.js";
-import { enricherFor } from "./enrich.js";
+import { batchItemSpans, decodeJsonBody, textPrefix } from "./body.js";
 import {
   type Arrival,
   correctedTime,
   Invalid,
+  invalid,
   isObject,
   MAX_EVENT_ID_LENGTH,
+  nonEmptyString,
   objectOrNull,
   parseIsoTime,
   pathOf,
@@ -32,7 +33,8 @@ import {
   accepted,
   answered,
   BatchOutcome,
-  basicAuthUser,
+  bodyKeySource,
+  headerKeySource,
   type PreparedRequest,
   type PrepareSettings,
   type Protocol,
@@ -91,23 +93,12 @@ export function prepareSegment(
   if (call === undefined) return answered(404, `There is no Segment endpoint at ${request.path}.`);
 
   // The header is checked before the body is read; a key in the body needs the body parsed.
-  const headerKey = basicAuthUser(request.authorization);
-  let source: string | undefined;
-  if (headerKey !== undefined) {
-    source = writeKeys.get(headerKey);
-    if (source === undefined) return answered(401, "The write key in the Authorization header is not known.");
-  }
+  let source = headerKeySource(request.authorization, writeKeys);
+  if (typeof source === "object") return source;
 
-  const decoded = decodeBody(request.body, request.contentEncoding, limits.maxRequestBytes);
-  if (!Buffer.isBuffer(decoded)) return refused(source, arrival, decoded);
-  const text = decoded.toString("utf8");
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch (error) {
-    const reason = `The request body is not valid JSON (${(error as Error).message}).`;
-    return refused(source, arrival, { status: 400, reason, payload: text });
-  }
+  const parsed = decodeJsonBody(request.body, request.contentEncoding, limits.maxRequestBytes);
+  if (!("value" in parsed)) return refused(source, arrival, parsed);
+  const { decoded, text, value: body } = parsed;
   if (!isObject(body)) {
     return refused(source, arrival, {
       status: 400,
@@ -117,15 +108,13 @@ export function prepareSegment(
   }
 
   if (source === undefined) {
-    const bodyKey = body.writeKey;
-    if (typeof bodyKey !== "string" || bodyKey === "") {
-      return answered(
-        401,
-        "A write key is required: as the user name of HTTP Basic auth, or as writeKey in the body.",
-      );
-    }
-    source = writeKeys.get(bodyKey);
-    if (source === undefined) return answered(401, "The writeKey in the body is not known.");
+    source = bodyKeySource(
+      nonEmptyString(body.writeKey),
+      writeKeys,
+      "A write key is required: as the user name of HTTP Basic auth, or as writeKey in the body.",
+      "The writeKey in the body is not known.",
+    );
+    if (typeof source === "object") return source;
   }
   arrival.source = source;
 
@@ -143,7 +132,7 @@ export function prepareSegment(
     return refused(source, arrival, { status: 400, reason: event.reason, field: event.field, payload });
   }
   const response = { status: 200, body: { success: true } };
-  return accepted(response, arrival, [event], [], enricherFor(settings.enrichment));
+  return accepted(response, arrival, [event], [], settings.enrichment);
 }
 
 function prepareBatch(
@@ -193,7 +182,7 @@ function prepareBatch(
     status: 200,
     body: { success: true, accepted: events.length, rejected: errors.length, errors },
   };
-  return accepted(response, arrival, events, rejectedLines, enricherFor(settings.enrichment));
+  return accepted(response, arrival, events, rejectedLines, settings.enrichment);
 }
 
 /** A batch item's size in bytes as sent: its span in the body, or else its length re-serialised. */
@@ -389,11 +378,6 @@ function withNameAndCategory(
   if (name !== null) merged.name = name;
   if (category !== null) merged.category = category;
   return merged;
-}
-
-/** The problem with field `name` of the call at `at`; the path is only built when there is a problem. */
-function invalid(at: string, name: string, problem: string): Invalid {
-  return new Invalid(at + name, `${at}${name} ${problem}`);
 }
 
 // Optional fields: absent and null mean "not sent" (Segment's libraries send nulls).

@@ -31,14 +31,15 @@
  * cached. A bad payload_data or pixel event is a 400 naming the field.
  */
 import { randomUUID } from "node:crypto";
-import { decodeBody, textPrefix } from "./body.js";
-import { enricherFor } from "./enrich.js";
+import { decodeJsonBody, textPrefix } from "./body.js";
 import {
   type Arrival,
   correctedTime,
   Invalid,
+  invalid,
   isObject,
   MAX_EVENT_ID_LENGTH,
+  nonEmptyString,
   pathOf,
   truncateIp,
 } from "./fields.js";
@@ -46,10 +47,10 @@ import { formatIsoMillis } from "./iso-time.js";
 import type { CanonicalEvent, EventType } from "./model.js";
 import {
   accepted,
-  answered,
   BatchOutcome,
-  basicAuthUser,
+  bodyKeySource,
   type CollectResponse,
+  headerKeySource,
   type PreparedRequest,
   type PrepareSettings,
   type Protocol,
@@ -101,14 +102,12 @@ function prepareSnowplow(
 ): PreparedRequest {
   const { writeKeys, limits } = settings;
   const pixel = request.method === "GET";
-  const headerKey = basicAuthUser(request.authorization);
-  let source: string | undefined;
-  if (headerKey !== undefined) {
-    source = writeKeys.get(headerKey);
-    if (source === undefined) return answered(401, "The write key in the Authorization header is not known.");
-  }
+  let source = headerKeySource(request.authorization, writeKeys);
+  if (typeof source === "object") return source;
 
   let items: unknown[];
+  // No event can be larger than the decoded body, so only a larger body needs its events measured.
+  let measure = false;
   if (pixel) {
     if (request.query.length > limits.maxEventBytes) {
       return refused(source, arrival, {
@@ -119,16 +118,10 @@ function prepareSnowplow(
     }
     items = [Object.fromEntries(new URLSearchParams(request.query))];
   } else {
-    const decoded = decodeBody(request.body, request.contentEncoding, limits.maxRequestBytes);
-    if (!Buffer.isBuffer(decoded)) return refused(source, arrival, decoded);
-    const text = decoded.toString("utf8");
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch (error) {
-      const reason = `The request body is not valid JSON (${(error as Error).message}).`;
-      return refused(source, arrival, { status: 400, reason, payload: text });
-    }
+    const parsed = decodeJsonBody(request.body, request.contentEncoding, limits.maxRequestBytes);
+    if (!("value" in parsed)) return refused(source, arrival, parsed);
+    const { decoded, value: body } = parsed;
+    measure = decoded.length > limits.maxEventBytes;
     if (!isObject(body) || !Array.isArray(body.data)) {
       return refused(source, arrival, {
         status: 400,
@@ -144,16 +137,14 @@ function prepareSnowplow(
   let keyAid: string | undefined;
   if (source === undefined) {
     const first = items[0];
-    const aid = isObject(first) ? first.aid : undefined;
-    if (typeof aid !== "string" || aid === "") {
-      return answered(
-        401,
-        "A write key is required: as the app id (aid) of the events, or as the user name of HTTP Basic auth.",
-      );
-    }
-    source = writeKeys.get(aid);
-    if (source === undefined) return answered(401, "The app id (aid) is not a known write key.");
-    keyAid = aid;
+    keyAid = isObject(first) ? nonEmptyString(first.aid) : undefined;
+    source = bodyKeySource(
+      keyAid,
+      writeKeys,
+      "A write key is required: as the app id (aid) of the events, or as the user name of HTTP Basic auth.",
+      "The app id (aid) is not a known write key.",
+    );
+    if (typeof source === "object") return source;
   }
   arrival.source = source;
 
@@ -166,7 +157,6 @@ function prepareSnowplow(
     keyAid,
   };
   const outcome = new BatchOutcome(arrival);
-  const measure = !pixel && request.body.length > limits.maxEventBytes;
   for (let index = 0; index < items.length; index++) {
     const item = items[index];
     const at = pixel ? "" : `data[${index}].`;
@@ -191,7 +181,6 @@ function prepareSnowplow(
     }
   }
 
-  const enricher = enricherFor(settings.enrichment);
   const headers: Record<string, string> = cookie.header === null ? {} : { "set-cookie": cookie.header };
   const { events, errors, rejectedLines } = outcome;
   if (pixel) {
@@ -209,14 +198,14 @@ function prepareSnowplow(
       body: PIXEL_GIF,
       headers: { ...PIXEL_HEADERS, ...headers },
     };
-    return accepted(response, arrival, events, [], enricher);
+    return accepted(response, arrival, events, [], settings.enrichment);
   }
   const response: CollectResponse = {
     status: 200,
     body: { success: true, accepted: events.length, rejected: errors.length, errors },
     headers,
   };
-  return accepted(response, arrival, events, rejectedLines, enricher);
+  return accepted(response, arrival, events, rejectedLines, settings.enrichment);
 }
 
 /** The network user id from the `sp` cookie (or a new one), and the Set-Cookie header renewing it. */
@@ -410,6 +399,7 @@ function normalise(fields: Fields, facts: RequestFacts): CanonicalEvent {
   }
 
   const url = fields.text("url");
+  const path = pathOf(url);
   const referrer = fields.text("refr");
   // A server-side tracker's (p=srv) request header names the tracker library, not the user's agent.
   const headerAgent = fields.text("p") === "srv" ? null : (facts.userAgent ?? null);
@@ -428,7 +418,7 @@ function normalise(fields: Fields, facts: RequestFacts): CanonicalEvent {
 
   const context: Record<string, unknown> = {};
   if (url !== null || title !== null || referrer !== null) {
-    context.page = dropNulls({ url, path: pathOf(url), title, referrer });
+    context.page = dropNulls({ url, path, title, referrer });
   }
   if (userAgent !== null) context.userAgent = userAgent;
   if (sentIp !== null && ip !== null) context.ip = ip;
@@ -451,7 +441,7 @@ function normalise(fields: Fields, facts: RequestFacts): CanonicalEvent {
     received_at: arrival.receivedAt,
     source: arrival.source,
     page_url: url,
-    page_path: pathOf(url),
+    page_path: path,
     referrer,
     user_agent: userAgent,
     browser: null,
@@ -515,7 +505,7 @@ class Fields {
   ) {}
 
   invalid(name: string, problem: string): Invalid {
-    return new Invalid(this.at + name, `${this.at}${name} ${problem}`);
+    return invalid(this.at, name, problem);
   }
 
   /** A field as text; absent, null and "" are "not sent". Trackers send strings; numbers are taken too. */

@@ -5,7 +5,7 @@
  * no number, timestamp or byte passes through a JavaScript value on the way.
  */
 import { Rejection } from "./rejection.js";
-import type { ColumnType } from "./types.js";
+import { type ColumnType, fromText } from "./types.js";
 
 export interface SourceColumn {
   /** The column's name in the source. */
@@ -18,6 +18,18 @@ export interface SourceColumn {
   select: string;
   /** DuckDB SQL converting that text, `v`, to `type`. */
   fromText(v: string): string;
+}
+
+/**
+ * Builds the source column `name` (declared as `declared`) for a lake type: selected by
+ * `select` (default `defaultSelect`) and read with `read` (default `fromText` of the type).
+ */
+export function sourceColumn(name: string, declared: string, defaultSelect: string) {
+  return (
+    type: ColumnType,
+    select = defaultSelect,
+    read = (v: string) => fromText(type, v),
+  ): SourceColumn => ({ name, declared, type, select, fromText: read });
 }
 
 export interface SourceTable {

@@ -41,8 +41,8 @@ import { columnNames } from "./names.js";
 import { type IncomingColumn, planLoad } from "./plan.js";
 import { connectPostgres } from "./postgres.js";
 import { duckDbMessage, Rejection } from "./rejection.js";
+import { finishRun, type RunResult, recordedRun } from "./run.js";
 import { type ColumnType, type TypeKind, typeSql } from "./types.js";
-import { notifyWebhook } from "./webhook.js";
 
 export interface DbSyncOptions {
   /** The data dir: the lake is `<dataDir>/lake`, staging files go to `<dataDir>/landing/.staging`. */
@@ -139,7 +139,6 @@ export class DbSync {
 
   /** Syncs one table. Never throws for a problem with the source or the data: the outcome says `failed` and why. */
   async sync(spec: DbTableSpec, request: SyncRequest): Promise<SyncOutcome> {
-    const { catalog } = this.#options;
     const run: NewLoadRun = {
       table: spec.into,
       file: `${spec.source}.${spec.table}`,
@@ -154,29 +153,19 @@ export class DbSync {
       startedAt: new Date().toISOString(),
       finishedAt: "",
     };
-    let outcome: { run: LoadRun; message: string };
-    try {
-      outcome = await this.#sync(spec, request, run);
-    } catch (error) {
-      const message = failureMessage(error, request.signal);
-      const failed = await catalog.recordLoad({
-        ...run,
-        status: "failed",
-        message,
-        finishedAt: new Date().toISOString(),
-      });
-      outcome = { run: failed, message: `${run.file} failed: ${message}` };
-    }
-    const url = this.#options.config.load_webhook_url;
-    const webhookError = url ? await notifyWebhook(url, outcome.run) : null;
-    return { ...outcome, webhookError };
+    return recordedRun(
+      {
+        catalog: this.#options.catalog,
+        webhookUrl: this.#options.config.load_webhook_url,
+        failedAs: "failed",
+        signal: request.signal,
+      },
+      run,
+      () => this.#sync(spec, request, run),
+    );
   }
 
-  async #sync(
-    spec: DbTableSpec,
-    request: SyncRequest,
-    run: NewLoadRun,
-  ): Promise<{ run: LoadRun; message: string }> {
+  async #sync(spec: DbTableSpec, request: SyncRequest, run: NewLoadRun): Promise<RunResult> {
     const source = this.sources.find((candidate) => candidate.name === spec.source);
     if (!source) throw new Error(`no source ${spec.source}`);
     const url = (this.#options.env ?? process.env)[source.urlEnv];
@@ -242,11 +231,7 @@ export class DbSync {
    * Plans against the table as it is now, writes, and commits; null when another commit got in
    * first (the staged rows are then merged again into the table as that commit left it).
    */
-  async #writeAndCommit(
-    duck: DuckDBConnection,
-    staged: Staged,
-    context: Context,
-  ): Promise<{ run: LoadRun; message: string } | null> {
+  async #writeAndCommit(duck: DuckDBConnection, staged: Staged, context: Context): Promise<RunResult | null> {
     const { catalog, dataDir } = this.#options;
     const { spec, run } = context;
     const snapshot = await catalog.tableSnapshot(spec.into);
@@ -342,14 +327,8 @@ export class DbSync {
     };
   }
 
-  async #skip(run: NewLoadRun, message: string): Promise<{ run: LoadRun; message: string }> {
-    const skipped = await this.#options.catalog.recordLoad({
-      ...run,
-      status: "skipped",
-      message,
-      finishedAt: new Date().toISOString(),
-    });
-    return { run: skipped, message };
+  async #skip(run: NewLoadRun, message: string): Promise<RunResult> {
+    return { run: await finishRun(this.#options.catalog, run, "skipped", message), message };
   }
 
   /** The lake table if it exists; a table the collector feeds (partitioned by time) is not for syncs. */
@@ -693,12 +672,6 @@ function columnChanges(before: TableColumn[], after: TableColumn[]): string[] {
   }
   for (const name of old.keys()) changes.push(`dropped column ${name}`);
   return changes;
-}
-
-function failureMessage(error: unknown, signal: AbortSignal | undefined): string {
-  if (signal?.aborted) return "stopped before it finished; nothing was committed";
-  if (error instanceof Rejection) return error.message;
-  return `error: ${duckDbMessage(error) || String(error)}`;
 }
 
 const count = (n: number, noun: string): string =>

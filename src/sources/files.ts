@@ -2,7 +2,7 @@
  * Loading one file into a lake table, exactly once per content: read (any format),
  * infer types, evolve the table's schema, write zstd Parquet, commit. A rejected file
  * loads nothing. Every outcome, loaded, skipped or failed, goes to the run history
- * in the catalog and to the configured webhook.
+ * in the catalog and to the configured webhook (see run.ts).
  */
 import { randomUUID } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
@@ -21,7 +21,8 @@ import { sqlIdent } from "../warehouse/index.js";
 import { type ProgressListener, type Staged, scanFile, stage, tracked } from "./formats.js";
 import { columnNames, tableNameProblem } from "./names.js";
 import { type IncomingColumn, planLoad, type ValueCheck } from "./plan.js";
-import { duckDbMessage, Rejection } from "./rejection.js";
+import { Rejection } from "./rejection.js";
+import { finishRun, type RunResult, recordedRun } from "./run.js";
 import {
   accepts,
   type ColumnType,
@@ -37,7 +38,6 @@ import {
   typeNoun,
   typeSql,
 } from "./types.js";
-import { notifyWebhook } from "./webhook.js";
 
 export type LoadMode = "append" | "replace";
 export const LOAD_MODES: readonly LoadMode[] = ["append", "replace"];
@@ -83,7 +83,6 @@ export class FileLoader {
 
   /** Loads the file at `path`. Never throws for a bad file: the outcome says `failed` and why. */
   async load(path: string, request: LoadRequest): Promise<LoadOutcome> {
-    const { catalog } = this.#options;
     const run: NewLoadRun = {
       table: request.table,
       file: request.name ?? basename(path),
@@ -98,31 +97,18 @@ export class FileLoader {
       startedAt: new Date().toISOString(),
       finishedAt: "",
     };
-    let outcome: { run: LoadRun; message: string };
-    try {
-      outcome = await this.#load(path, request, run);
-    } catch (error) {
-      const message =
-        error instanceof Rejection ? error.message : `error: ${duckDbMessage(error) || String(error)}`;
-      const failed = await catalog.recordLoad({
-        ...run,
-        status: "failed",
-        rows: 0,
-        message,
-        finishedAt: new Date().toISOString(),
-      });
-      outcome = { run: failed, message: `${run.file} rejected: ${message}` };
-    }
-    const url = this.#options.config.load_webhook_url;
-    const webhookError = url ? await notifyWebhook(url, outcome.run) : null;
-    return { ...outcome, webhookError };
+    return recordedRun(
+      {
+        catalog: this.#options.catalog,
+        webhookUrl: this.#options.config.load_webhook_url,
+        failedAs: "rejected",
+      },
+      run,
+      () => this.#load(path, request, run),
+    );
   }
 
-  async #load(
-    path: string,
-    request: LoadRequest,
-    run: NewLoadRun,
-  ): Promise<{ run: LoadRun; message: string }> {
+  async #load(path: string, request: LoadRequest, run: NewLoadRun): Promise<RunResult> {
     const { table } = request;
     const problem = tableNameProblem(table);
     if (problem) throw new Rejection(problem);
@@ -172,7 +158,7 @@ export class FileLoader {
     incoming: IncomingColumn[],
     run: NewLoadRun,
     onProgress: ProgressListener | undefined,
-  ): Promise<{ run: LoadRun; message: string } | null> {
+  ): Promise<RunResult | null> {
     const { catalog, dataDir } = this.#options;
     const { table, mode } = run;
     const snapshot = await catalog.tableSnapshot(table);
@@ -228,19 +214,12 @@ export class FileLoader {
   }
 
   /** The same content already in the table makes the load a no-op that says so. */
-  async #skipIfLoaded(run: NewLoadRun): Promise<{ run: LoadRun; message: string } | null> {
+  async #skipIfLoaded(run: NewLoadRun): Promise<RunResult | null> {
     const { catalog } = this.#options;
     const previous = await catalog.liveLoad(run.table, run.sha256 ?? "");
     if (!previous) return null;
     const message = `${run.file} is already in table ${run.table} (load #${previous.id} of ${previous.file} at ${previous.finishedAt}): nothing to do`;
-    const skipped = await catalog.recordLoad({
-      ...run,
-      status: "skipped",
-      rows: 0,
-      message,
-      finishedAt: new Date().toISOString(),
-    });
-    return { run: skipped, message };
+    return { run: await finishRun(catalog, run, "skipped", message), message };
   }
 }
 

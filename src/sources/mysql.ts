@@ -11,9 +11,10 @@ import {
   type SourceColumn,
   type SourceConnection,
   type SourceTable,
+  sourceColumn,
 } from "./db-source.js";
 import { Rejection } from "./rejection.js";
-import { type ColumnType, fromText } from "./types.js";
+import type { ColumnType } from "./types.js";
 
 interface MysqlColumnRow {
   name: string;
@@ -49,17 +50,7 @@ const BINARY = new Set(["binary", "varbinary", "tinyblob", "blob", "mediumblob",
 function mapMysqlColumn(row: MysqlColumnRow): SourceColumn {
   const column = quoteMysql(row.name);
   const unsigned = /\bunsigned\b/i.test(row.columnType);
-  const mapped = (
-    type: ColumnType,
-    select = column,
-    read = (v: string) => fromText(type, v),
-  ): SourceColumn => ({
-    name: row.name,
-    declared: row.columnType,
-    type,
-    select,
-    fromText: read,
-  });
+  const mapped = sourceColumn(row.name, row.columnType, column);
   // MySQL's zero dates ("0000-00-00", "2026-00-00") stand for no date: NULL.
   const orNull = (type: ColumnType) => (v: string) => `TRY_CAST(${v} AS ${type.kind})`;
   switch (row.dataType) {

@@ -11,9 +11,9 @@ import {
   type SourceColumn,
   type SourceConnection,
   type SourceTable,
+  sourceColumn,
 } from "./db-source.js";
 import { Rejection } from "./rejection.js";
-import { type ColumnType, fromText } from "./types.js";
 
 interface PgColumnRow {
   name: string;
@@ -52,18 +52,7 @@ const PRIMARY_KEY_SQL = `
  */
 function mapPostgresColumn(row: PgColumnRow): SourceColumn {
   const column = pg.escapeIdentifier(row.name);
-  const text = `${column}::text`;
-  const mapped = (
-    type: ColumnType,
-    select = text,
-    read = (v: string) => fromText(type, v),
-  ): SourceColumn => ({
-    name: row.name,
-    declared: row.declared,
-    type,
-    select,
-    fromText: read,
-  });
+  const mapped = sourceColumn(row.name, row.declared, `${column}::text`);
   if (row.category === "A" || row.kind === "c") return mapped({ kind: "JSON" }, `to_json(${column})::text`);
   switch (row.base) {
     case "int2":

@@ -73,7 +73,7 @@ const INTEGER_TYPES = new Set(["BIGINT", "UBIGINT", "HUGEINT", "UHUGEINT"]);
 export class Warehouse {
   readonly #options: Required<Omit<WarehouseOptions, "engine" | "catalog">> & WarehouseOptions;
   /** Each table's view, by the definition it was created for; DDL runs one statement at a time. */
-  readonly #views = new Map<string, { definition: string; ready: Promise<void> }>();
+  readonly #views = new Map<string, View>();
   /**
    * Connections kept between queries, with the file lists they hold: a query on an unchanged
    * snapshot then costs no extra round trip. Safe to share because users' SQL cannot change a
@@ -247,25 +247,23 @@ export class Warehouse {
   async #useSnapshot(pooled: PooledConnection, lease: ReadLease, sql: string): Promise<void> {
     // Every table has its view, so catalog queries (information_schema, SHOW TABLES) list them all.
     const all = await this.#options.catalog.tables();
-    await Promise.all(all.map((table) => this.#ensureView(table)));
+    const views = await Promise.all(all.map((table) => this.#ensureView(table)));
     const mentioned = all.filter((table) => mentions(sql, table.name));
     const ranges = await this.#timeRanges.ranges(pooled.connection, sql, mentioned);
     const assignments: string[] = [];
     const lists = new Map<string, string>();
-    for (const table of all) {
+    for (const [index, table] of all.entries()) {
+      const { emptyFile } = views[index] as View;
       const variable = filesVariable(table);
       let paths: string[];
       if (mentioned.includes(table)) {
         const range = ranges.get(table.name.toLowerCase());
         const files = lease.files(table.name);
         const read = range ? files.filter((file) => dayInRange(file.partition, range)) : files;
-        paths =
-          read.length > 0
-            ? read.map((file) => join(this.#options.lakeRoot, file.path))
-            : [this.#emptyFile(table)];
+        paths = read.length > 0 ? read.map((file) => join(this.#options.lakeRoot, file.path)) : [emptyFile];
       } else if (pooled.lists.has(variable)) {
         // A reused connection must not keep an earlier snapshot's files for a table it does not read now.
-        paths = [this.#emptyFile(table)];
+        paths = [emptyFile];
       } else continue;
       const list = `[${paths.map(sqlString).join(", ")}]`;
       lists.set(variable, list);
@@ -276,40 +274,43 @@ export class Warehouse {
     for (const [variable, list] of lists) pooled.lists.set(variable, list);
   }
 
-  /** Creates (or re-creates, when its columns changed) the view of a table. */
-  #ensureView(table: TableDef): Promise<void> {
+  /** The view of a table, created (or re-created, when its definition changed) first. */
+  async #ensureView(table: TableDef): Promise<View> {
     const definition = JSON.stringify(table);
     const name = table.name.toLowerCase();
-    const current = this.#views.get(name);
-    if (current?.definition === definition) return current.ready;
-    const ready = this.#ddl.catch(() => {}).then(() => this.#createView(table));
-    this.#ddl = ready;
-    this.#views.set(name, { definition, ready });
-    ready.catch(() => {
-      if (this.#views.get(name)?.ready === ready) this.#views.delete(name); // retried by the next query
-    });
-    return ready;
+    let view = this.#views.get(name);
+    if (view?.definition !== definition) {
+      const emptyFile = this.#emptyFile(table, definition);
+      const ready = this.#ddl.catch(() => {}).then(() => this.#createView(table, emptyFile));
+      this.#ddl = ready;
+      view = { definition, emptyFile, ready };
+      this.#views.set(name, view);
+      ready.catch(() => {
+        if (this.#views.get(name)?.ready === ready) this.#views.delete(name); // retried by the next query
+      });
+    }
+    await view.ready;
+    return view;
   }
 
   /**
    * A view binds its file list when created, and a table may have no files yet: each definition
    * gets an empty Parquet file with its columns, read whenever a table (or a pruned query) has none.
    */
-  async #createView(table: TableDef): Promise<void> {
-    const empty = this.#emptyFile(table);
+  async #createView(table: TableDef, emptyFile: string): Promise<void> {
     const columns = table.columns.map((column) => `CAST(NULL AS ${column.type}) AS ${sqlIdent(column.name)}`);
     const statements = [
-      `COPY (SELECT ${columns.join(", ")} WHERE false) TO ${sqlString(empty)} (FORMAT parquet)`,
-      `SET VARIABLE ${sqlIdent(filesVariable(table))} = [${sqlString(empty)}]`,
+      `COPY (SELECT ${columns.join(", ")} WHERE false) TO ${sqlString(emptyFile)} (FORMAT parquet)`,
+      `SET VARIABLE ${sqlIdent(filesVariable(table))} = [${sqlString(emptyFile)}]`,
       `CREATE OR REPLACE VIEW main.${sqlIdent(table.name)} AS ${this.tableSql(table, `getvariable(${sqlString(filesVariable(table))})`)}`,
     ];
-    await mkdir(dirname(empty), { recursive: true });
+    await mkdir(dirname(emptyFile), { recursive: true });
     await this.#run(statements.join(";\n"));
   }
 
-  /** The empty file of a table's current definition (a `dt=` folder for partitioned tables). */
-  #emptyFile(table: TableDef): string {
-    const hash = createHash("sha256").update(JSON.stringify(table)).digest("hex").slice(0, 16);
+  /** Where a definition's empty file goes (under a `dt=` folder for partitioned tables). */
+  #emptyFile(table: TableDef, definition: string): string {
+    const hash = createHash("sha256").update(definition).digest("hex").slice(0, 16);
     const dir = join(this.#options.lakeRoot, EMPTY_FILES_DIR, `${table.name}-${hash}`);
     return table.partitionBy
       ? join(dir, `${table.partitionBy.column}=1970-01-01`, "empty.parquet")
@@ -348,6 +349,14 @@ export class Warehouse {
     const select = [...columns, sqlIdent(partition.column)].join(", ");
     return `SELECT ${select} FROM read_parquet(${list}, ${hive})`;
   }
+}
+
+interface View {
+  /** The table definition (JSON) the view was created for. */
+  definition: string;
+  /** The empty Parquet file with that definition's columns. */
+  emptyFile: string;
+  ready: Promise<void>;
 }
 
 interface PooledConnection {
