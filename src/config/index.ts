@@ -27,6 +27,8 @@ export interface Config {
   /** Worker threads that parse and encode large request bodies (0 = all on the main thread). */
   collect_workers: number;
   dedupe_window_hours: number;
+  /** Inactivity after which a visitor's next event starts a new session (0 = only client-set session ids). */
+  session_timeout_minutes: number;
   /** How often the loader moves new events from the bus to the lake. */
   flush_interval_ms: number;
   /** Bus segment size before rotation. */
@@ -108,6 +110,7 @@ export const DEFAULTS: Config = {
   // two thirds of a core; two workers took batch ingest from 75k to 110k events/s (measured).
   collect_workers: Math.max(2, availableParallelism() - 1),
   dedupe_window_hours: 24,
+  session_timeout_minutes: 30,
   flush_interval_ms: 250,
   segment_bytes: 64 * 1024 * 1024,
   fsync: true,

@@ -5,6 +5,7 @@ import type { Topic } from "../bus/index.js";
 import type { Catalog, DataFile, TableDef } from "../catalog/index.js";
 import { sqlString } from "../warehouse/index.js";
 import { Background } from "./background.js";
+import { hasSessionColumns, Sessionizer } from "./sessions.js";
 import { writeParquet } from "./writer.js";
 
 export interface LoaderOptions {
@@ -17,6 +18,11 @@ export interface LoaderOptions {
   flushIntervalMs?: number;
   /** Upper bound of one micro-batch. */
   maxBatchBytes?: number;
+  /**
+   * Inactivity that ends a session, for tables with session columns (`events`): events without
+   * a session id get one (see sessions.ts). 0 leaves session ids as the clients sent them.
+   */
+  sessionTimeoutMs?: number;
 }
 
 export interface LoaderStatus {
@@ -31,6 +37,9 @@ export interface LoaderStatus {
   lastLoadAt: string | null;
 }
 
+/** The temp table of a batch with its sessions assigned. */
+const SESSIONIZED_BATCH = "sessionized_batch";
+
 /**
  * Moves records from a bus topic into a lake table in micro-batches.
  * Exactly-once: the Parquet files and the new bus position are committed to
@@ -40,6 +49,7 @@ export interface LoaderStatus {
  */
 export class Loader {
   readonly #options: Required<LoaderOptions>;
+  readonly #sessions: Sessionizer | null;
   readonly #consumer: string;
   readonly #stagingDir: string;
   #position = 0;
@@ -53,7 +63,16 @@ export class Loader {
   readonly #background: Background;
 
   constructor(options: LoaderOptions) {
-    this.#options = { flushIntervalMs: 250, maxBatchBytes: 64 * 1024 * 1024, ...options };
+    this.#options = {
+      flushIntervalMs: 250,
+      maxBatchBytes: 64 * 1024 * 1024,
+      sessionTimeoutMs: 0,
+      ...options,
+    };
+    this.#sessions =
+      this.#options.sessionTimeoutMs > 0 && hasSessionColumns(options.table)
+        ? new Sessionizer(options.table, this.#options.sessionTimeoutMs)
+        : null;
     this.#consumer = `loader:${options.table.name}`;
     this.#stagingDir = join(options.lakeRoot, "_staging");
     this.#background = new Background(() => this.#loadBatch(), this.#options.flushIntervalMs);
@@ -63,6 +82,15 @@ export class Loader {
   async init(): Promise<void> {
     await this.#options.catalog.ensureTable(this.#options.table);
     this.#position = (await this.#options.catalog.offset(this.#consumer)) ?? this.#options.topic.start();
+    if (this.#sessions) {
+      const { catalog, engine, table, lakeRoot } = this.#options;
+      const connection = await engine.connect();
+      try {
+        await this.#sessions.restore(connection, catalog, table, lakeRoot);
+      } finally {
+        connection.closeSync();
+      }
+    }
   }
 
   /** Loads everything durable on the bus now; returns the number of records loaded. */
@@ -120,29 +148,37 @@ export class Loader {
     let files: DataFile[] = [];
     try {
       const columns = table.columns.map((column) => `${sqlString(column.name)}: ${sqlString(column.type)}`);
-      files = await writeParquet(connection, {
-        lakeRoot,
-        table,
-        prefix: `part-${String(start).padStart(16, "0")}`,
-        selectSql: `SELECT * FROM read_json(${sqlString(staging)}, format = 'newline_delimited', columns = {${columns.join(", ")}}, maximum_object_size = 67108864)`,
-      });
-      const rows = files.reduce((sum, file) => sum + file.rows, 0);
-      if (rows !== count) throw new Error(`loaded ${rows} rows from ${count} records at position ${start}`);
-      await catalog.commit({
-        table: table.name,
-        operation: "load",
-        add: files,
-        offset: { consumer: this.#consumer, position: next },
-      });
-    } catch (error) {
-      // Nothing was committed: drop this attempt's files; the batch is redone from the same position.
-      for (const file of files) await rm(join(lakeRoot, file.path), { force: true });
-      throw error;
+      let selectSql = `SELECT * FROM read_json(${sqlString(staging)}, format = 'newline_delimited', columns = {${columns.join(", ")}}, maximum_object_size = 67108864)`;
+      if (this.#sessions) {
+        await this.#sessions.sessionize(connection, selectSql, SESSIONIZED_BATCH);
+        selectSql = `SELECT * FROM ${SESSIONIZED_BATCH}`;
+      }
+      try {
+        files = await writeParquet(connection, {
+          lakeRoot,
+          table,
+          prefix: `part-${String(start).padStart(16, "0")}`,
+          selectSql,
+        });
+        const rows = files.reduce((sum, file) => sum + file.rows, 0);
+        if (rows !== count) throw new Error(`loaded ${rows} rows from ${count} records at position ${start}`);
+        await catalog.commit({
+          table: table.name,
+          operation: "load",
+          add: files,
+          offset: { consumer: this.#consumer, position: next },
+        });
+      } catch (error) {
+        // Nothing was committed: drop this attempt's files; the batch is redone from the same position.
+        for (const file of files) await rm(join(lakeRoot, file.path), { force: true });
+        throw error;
+      }
+      this.#position = next;
+      await this.#sessions?.remember(connection, SESSIONIZED_BATCH);
     } finally {
       connection.closeSync();
       await rm(staging, { force: true });
     }
-    this.#position = next;
     this.#loaded += count;
     this.#lastLoadAt = new Date().toISOString();
     await topic.release(next);

@@ -37,6 +37,7 @@ async function run(settings: LakeProcessSettings): Promise<() => Promise<void>> 
       lakeRoot: settings.lakeRoot,
       table,
       flushIntervalMs: settings.flushIntervalMs,
+      sessionTimeoutMs: settings.sessionTimeoutMs,
     });
     await loader.init();
     loaders.push(loader);

@@ -27,6 +27,7 @@ export interface LakeProcessSettings {
   /** Durable end of each topic at start. */
   ends: Record<string, number>;
   flushIntervalMs: number;
+  sessionTimeoutMs: number;
   duckdbThreads?: number;
   memoryLimit?: string;
   compaction: {

@@ -136,6 +136,7 @@ export async function openStorage(config: Config): Promise<Storage> {
       lakeRoot,
       table,
       flushIntervalMs: config.flush_interval_ms,
+      sessionTimeoutMs: config.session_timeout_minutes * 60_000,
     });
     await loader.init();
     loaders.push(loader);
@@ -261,6 +262,7 @@ async function startLake(
       lakeRoot,
       tables: LAKE_TABLES,
       flushIntervalMs: config.flush_interval_ms,
+      sessionTimeoutMs: config.session_timeout_minutes * 60_000,
       duckdbThreads: config.loader_duckdb_threads || undefined,
       memoryLimit: config.duckdb_memory_limit || undefined,
       compaction: {
