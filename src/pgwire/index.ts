@@ -4,12 +4,15 @@
  * password (SCRAM-SHA-256).
  */
 import { createServer, type Server, type Socket } from "node:net";
+import type { DuckDBInstance } from "@duckdb/node-api";
 import type { Warehouse } from "../warehouse/index.js";
+import { pgCatalogSetupSql } from "./pg-catalog.js";
 import { ScramVerifiers } from "./scram.js";
 import { Session } from "./session.js";
 
 export interface PgServerOptions {
   warehouse: Warehouse;
+  engine: DuckDBInstance;
   host: string;
   /** 0 picks a free port. */
   port: number;
@@ -27,6 +30,9 @@ export interface PgServer {
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 export async function startPgServer(options: PgServerOptions): Promise<PgServer> {
+  const setup = await options.engine.connect();
+  await setup.run(pgCatalogSetupSql());
+  setup.closeSync();
   const verifiers = new ScramVerifiers(options.tokens);
   const registry = new Map<string, Session>();
   const sockets = new Set<Socket>();

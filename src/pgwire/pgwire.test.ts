@@ -16,6 +16,7 @@ const missing = (check: string[], install: string): string | false => {
 };
 const noPsql = missing(["psql", "--version"], "postgresql-client");
 const noPsycopg2 = missing(["/usr/bin/python3", "-c", "import psycopg2"], "python3-psycopg2");
+const noSqlAlchemy = missing(["/usr/bin/python3", "-c", "import sqlalchemy, psycopg2"], "python3-sqlalchemy");
 
 describe("PostgreSQL wire protocol, with real clients", () => {
   let server: Awaited<ReturnType<typeof startTestServer>>;
@@ -202,6 +203,63 @@ describe("PostgreSQL wire protocol, with real clients", () => {
       { env: { ...process.env, PGPASSWORD: ADMIN_TOKEN, PGCONNECT_TIMEOUT: "10" } },
     );
     assert.equal(stdout.trim(), "Order Completed|2\nSigned Up|1");
+  });
+
+  test("psql's \\dt and \\d list the lake's tables and columns with PostgreSQL's types", {
+    skip: noPsql,
+  }, async () => {
+    const psql = (command: string) =>
+      run(
+        "psql",
+        ["-h", "127.0.0.1", "-p", String(port), "-U", "admin", "-d", "sluice", "-At", "-c", command],
+        {
+          env: { ...process.env, PGPASSWORD: ADMIN_TOKEN, PGCONNECT_TIMEOUT: "10" },
+        },
+      );
+    const tables = (await psql("\\dt")).stdout.trim().split("\n");
+    assert.ok(tables.includes("main|events|table|sluice"), tables.join("\n"));
+    const columns = (await psql("\\d events")).stdout.trim().split("\n");
+    assert.ok(columns.includes("event_id|character varying|||"), columns.join("\n"));
+    assert.ok(columns.includes("ts|timestamp with time zone|||"), columns.join("\n"));
+    assert.ok(columns.includes("properties|json|||"), columns.join("\n"));
+  });
+
+  test("SQLAlchemy reflects tables, columns and their descriptions", { skip: noSqlAlchemy }, async () => {
+    const loaded = await fetch(`${server.url}/v1/tables/pg_orders/upload`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      body: (() => {
+        const form = new FormData();
+        form.append("file", new Blob(["Order ID,Total Amount\n1,2.5\n2,4\n"]), "orders.csv");
+        return form;
+      })(),
+    });
+    assert.equal(loaded.status, 200, await loaded.text());
+    const script = `
+import sqlalchemy as sa, sys, json
+engine = sa.create_engine(f"postgresql+psycopg2://admin:{sys.argv[1]}@127.0.0.1:${port}/sluice")
+inspector = sa.inspect(engine)
+orders = sa.Table("pg_orders", sa.MetaData(), autoload_with=engine)
+with engine.connect() as connection:
+    total = connection.execute(sa.select(sa.func.sum(orders.c.total_amount))).scalar()
+print(json.dumps({
+    "tables": inspector.get_table_names(),
+    "columns": [[c["name"], str(c["type"]), c["comment"]] for c in inspector.get_columns("pg_orders")],
+    "indexes": inspector.get_indexes("events"),
+    "primary_key": inspector.get_pk_constraint("events")["constrained_columns"],
+    "total": float(total),
+}))
+`;
+    const { stdout } = await run("/usr/bin/python3", ["-c", script, ADMIN_TOKEN]);
+    const reflected = JSON.parse(stdout);
+    assert.ok(reflected.tables.includes("events") && reflected.tables.includes("pg_orders"));
+    assert.deepEqual(reflected.columns, [
+      ["order_id", "INTEGER", "Order ID"],
+      ["total_amount", "NUMERIC", "Total Amount"],
+    ]);
+    assert.deepEqual(reflected.indexes, []);
+    assert.deepEqual(reflected.primary_key, []);
+    assert.equal(reflected.total, 6.5);
   });
 
   // Debian's python3 with python3-psycopg2: a python3 of its own earlier on PATH would lack it.

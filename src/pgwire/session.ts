@@ -8,6 +8,7 @@ import { randomInt } from "node:crypto";
 import type { Socket } from "node:net";
 import type { DuckDBValue } from "@duckdb/node-api";
 import { QueryError, type ResultColumn, type Warehouse } from "../warehouse/index.js";
+import { toDuckDbSql } from "./pg-catalog.js";
 import { MECHANISM, ScramError, type ScramExchange, type ScramVerifiers } from "./scram.js";
 import { answerLocally, type LocalAnswer, SERVER_PARAMETERS } from "./statements.js";
 import {
@@ -243,7 +244,7 @@ export class Session {
       if (sql.trim() === "" || /^[\s;]*$/.test(sql)) {
         this.socket.write(emptyQueryResponse());
       } else {
-        const statement = { sql, declaredTypes: [], local: answerLocally(sql) };
+        const statement = { sql: toDuckDbSql(sql), declaredTypes: [], local: answerLocally(sql) };
         const portal: Portal = { statement, params: [], resultFormats: [], result: null };
         await this.#run(portal);
         this.#sendRows(portal, 0, true);
@@ -270,7 +271,7 @@ export class Session {
     const count = reader.int16();
     const declaredTypes: number[] = [];
     for (let index = 0; index < count; index++) declaredTypes.push(reader.int32());
-    this.#statements.set(name, { sql, declaredTypes, local: answerLocally(sql) });
+    this.#statements.set(name, { sql: toDuckDbSql(sql), declaredTypes, local: answerLocally(sql) });
     this.socket.write(parseComplete());
   }
 

@@ -52,6 +52,7 @@ export async function serve(config: Config): Promise<RunningServer> {
   try {
     pg = await startPgServer({
       warehouse: sluice.warehouse,
+      engine: sluice.engine,
       host: config.host,
       port: config.pg_port,
       tokens: [{ secret: config.admin_token, identity: "admin" }],

@@ -303,6 +303,13 @@ export class Warehouse {
       `COPY (SELECT ${columns.join(", ")} WHERE false) TO ${sqlString(emptyFile)} (FORMAT parquet)`,
       `SET VARIABLE ${sqlIdent(filesVariable(table))} = [${sqlString(emptyFile)}]`,
       `CREATE OR REPLACE VIEW main.${sqlIdent(table.name)} AS ${this.tableSql(table, `getvariable(${sqlString(filesVariable(table))})`)}`,
+      // Descriptions reach tools through information_schema and the Postgres port's pg_description.
+      ...table.columns
+        .filter((column) => column.description)
+        .map(
+          (column) =>
+            `COMMENT ON COLUMN main.${sqlIdent(table.name)}.${sqlIdent(column.name)} IS ${sqlString(column.description ?? "")}`,
+        ),
     ];
     await mkdir(dirname(emptyFile), { recursive: true });
     await this.#run(statements.join(";\n"));
