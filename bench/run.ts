@@ -9,6 +9,7 @@ import { ingestParams, runIngest } from "./ingest.js";
 import { runCleanups } from "./lib/cleanup.js";
 import { describeParams, type ParamSpecs, parseParams, UsageError } from "./lib/params.js";
 import { queryParams, runQuery } from "./query.js";
+import { runTrackers, trackersParams } from "./trackers.js";
 
 interface Benchmark {
   summary: string;
@@ -28,6 +29,11 @@ const BENCHMARKS: Record<string, Benchmark> = {
     summary: "time from acknowledgement to visible in a query",
     params: freshnessParams,
     run: runFreshness,
+  },
+  trackers: {
+    summary: "Snowplow tp2 POST and pixel GET requests/s; Segment batches with enrichment on vs off",
+    params: trackersParams,
+    run: runTrackers,
   },
   query: {
     summary: "eleven analytic queries through /v1/query vs. DuckDB directly on the same Parquet",
