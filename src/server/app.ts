@@ -2,6 +2,7 @@ import { timingSafeEqual } from "node:crypto";
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { PassThrough } from "node:stream";
+import type { DuckDBValue } from "@duckdb/node-api";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import {
   COLLECTOR_ROUTES,
@@ -10,7 +11,14 @@ import {
   PREFLIGHT_HEADERS,
   TRACKER_SCRIPT,
 } from "../collect/index.js";
-import { csvLine, QueryError, valueText } from "../warehouse/index.js";
+import {
+  ARROW_STREAM_TYPE,
+  ArrowStreamEncoder,
+  csvLine,
+  QueryError,
+  type ResultColumn,
+  valueText,
+} from "../warehouse/index.js";
 import { renderHomePage } from "../web/index.js";
 import type { Sluice } from "./runtime.js";
 import { tablesRoutes } from "./tables-routes.js";
@@ -125,12 +133,12 @@ export function buildApp(sluice: Sluice): FastifyInstance {
     if (typeof sql !== "string" || sql.trim() === "") {
       return reply.code(400).send({ error: 'field "sql" must be a non-empty string' });
     }
-    const format = body.format ?? (/\btext\/csv\b/.test(request.headers.accept ?? "") ? "csv" : "json");
-    if (format !== "json" && format !== "csv") {
-      return reply.code(400).send({ error: 'field "format" must be "json" or "csv"' });
+    const format = body.format ?? formatAccepted(request.headers.accept);
+    if (format !== "json" && format !== "csv" && format !== "arrow") {
+      return reply.code(400).send({ error: 'field "format" must be "json", "csv" or "arrow"' });
     }
     try {
-      if (format === "csv") return await streamCsv(sluice, sql, request, reply);
+      if (format !== "json") return await streamResult(sluice, sql, request, reply, ENCODINGS[format]);
       return reply.send(await sluice.warehouse.query(sql));
     } catch (error) {
       if (error instanceof QueryError) return reply.code(400).send({ error: error.message });
@@ -229,30 +237,74 @@ function queryOf(url: string): string {
  * path). An error before the first row is a 400; after it, the response is cut short, so a
  * client never mistakes a partial download for a whole one. A client that goes away stops the query.
  */
-async function streamCsv(sluice: Sluice, sql: string, request: FastifyRequest, reply: FastifyReply) {
+/** The result format an `Accept` header asks for; JSON unless CSV or Arrow is named. */
+function formatAccepted(accept: string | undefined): "json" | "csv" | "arrow" {
+  if (accept?.includes(ARROW_STREAM_TYPE)) return "arrow";
+  return /\btext\/csv\b/.test(accept ?? "") ? "csv" : "json";
+}
+
+/** How a streamed result is written: its content type, then the header, each chunk of rows, the end. */
+interface ResultEncoding {
+  contentType: string;
+  start(columns: ResultColumn[]): {
+    rows(rows: DuckDBValue[][]): string | Uint8Array;
+    end(): string | Uint8Array;
+    header: string | Uint8Array;
+  };
+}
+
+const ENCODINGS: Record<"csv" | "arrow", ResultEncoding> = {
+  csv: {
+    contentType: "text/csv; charset=utf-8",
+    start: (columns) => ({
+      header: csvLine(columns.map((column) => column.name)),
+      rows: (rows) => rows.map((row) => csvLine(row.map(valueText))).join(""),
+      end: () => "",
+    }),
+  },
+  arrow: {
+    contentType: ARROW_STREAM_TYPE,
+    start: (columns) => {
+      const encoder = new ArrowStreamEncoder(columns);
+      return { header: encoder.header(), rows: (rows) => encoder.batch(rows), end: () => encoder.end() };
+    },
+  },
+};
+
+/** Streams a result as it is read, without a row limit; a client that goes away stops the query. */
+async function streamResult(
+  sluice: Sluice,
+  sql: string,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  encoding: ResultEncoding,
+) {
   const out = new PassThrough();
   const gone = new AbortController();
   request.raw.socket.once("close", () => gone.abort());
-  let started = false;
+  // Set once the first rows are known; a holder, since the callbacks below assign it.
+  const stream: { writer: ReturnType<ResultEncoding["start"]> | null } = { writer: null };
   try {
     await sluice.warehouse.stream(
       sql,
       {
         start(columns) {
-          started = true;
-          reply.type("text/csv; charset=utf-8").send(out);
-          out.write(csvLine(columns.map((column) => column.name)));
+          const writer = encoding.start(columns);
+          stream.writer = writer;
+          reply.type(encoding.contentType).send(out);
+          out.write(writer.header);
         },
         async rows(rows) {
-          const text = rows.map((row) => csvLine(row.map(valueText))).join("");
-          if (!out.write(text)) await once(out, "drain", { signal: gone.signal });
+          if (!out.write(stream.writer?.rows(rows) ?? "")) {
+            await once(out, "drain", { signal: gone.signal });
+          }
         },
       },
       { signal: gone.signal },
     );
-    out.end();
+    out.end(stream.writer?.end() ?? "");
   } catch (error) {
-    if (!started) throw error;
+    if (!stream.writer) throw error;
     out.destroy(error as Error);
   }
   return reply;

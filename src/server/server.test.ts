@@ -4,6 +4,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { gzipSync } from "node:zlib";
+import { tableFromIPC } from "apache-arrow";
 import { ADMIN_TOKEN, basicAuth, bearer, eventually, query, startTestServer } from "./test-support.js";
 
 type Server = Awaited<ReturnType<typeof startTestServer>>;
@@ -246,5 +247,47 @@ describe("server end to end", () => {
     assert.equal(bad.status, 400);
     assert.match(JSON.parse(bad.text).error, /nope/);
     assert.equal((await csv({ sql: "select 1", format: "xml" })).status, 400);
+  });
+
+  test("POST /v1/query streams Arrow IPC with the column types kept", async () => {
+    const arrow = async (body: unknown, headers: Record<string, string> = {}) =>
+      fetch(`${server.url}/v1/query`, {
+        method: "POST",
+        headers: { authorization: bearer(), "content-type": "application/json", ...headers },
+        body: JSON.stringify(body),
+      });
+    const rows = 150_000;
+    const response = await arrow({
+      sql: `select range as i, 'row ' || range as label, TIMESTAMPTZ '2026-11-25 00:00:00+00' + to_seconds(range) as at
+            from range(${rows})`,
+      format: "arrow",
+    });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get("content-type"), "application/vnd.apache.arrow.stream");
+    const table = tableFromIPC(new Uint8Array(await response.arrayBuffer()));
+    assert.equal(table.numRows, rows, "no row limit, as for CSV");
+    assert.deepEqual(
+      table.schema.fields.map((field) => `${field.name}:${field.type}`),
+      ["i:Int64", "label:Utf8", "at:Timestamp<MICROSECOND, UTC>"],
+    );
+    const last = table.get(rows - 1)?.toJSON();
+    assert.deepEqual(last, {
+      i: BigInt(rows - 1),
+      label: `row ${rows - 1}`,
+      at: Date.UTC(2026, 10, 25) + (rows - 1) * 1000,
+    });
+    const byAccept = await arrow(
+      { sql: "select 42 as answer" },
+      { accept: "application/vnd.apache.arrow.stream" },
+    );
+    assert.equal(
+      tableFromIPC(new Uint8Array(await byAccept.arrayBuffer()))
+        .get(0)
+        ?.toJSON().answer,
+      42,
+    );
+    const bad = await arrow({ sql: "select nope", format: "arrow" });
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as { error: string }).error, /nope/);
   });
 });

@@ -1,3 +1,4 @@
+export { ARROW_STREAM_TYPE, ArrowStreamEncoder } from "./arrow.js";
 export { createEngine, type EngineOptions, sqlIdent, sqlString } from "./engine.js";
 export { csvLine, valueText } from "./text.js";
 export {
