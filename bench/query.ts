@@ -215,7 +215,10 @@ async function timed(work: () => Promise<unknown>): Promise<number> {
 }
 
 /** Builds the lake, or reuses the one in `--lake-dir` when it holds the requested number of events. */
-async function ensureLake(dataDir: string, params: QueryParams): Promise<{ summary: string }> {
+export async function ensureLake(
+  dataDir: string,
+  params: Pick<QueryParams, "events" | "days" | "users" | "chunks" | "threads">,
+): Promise<{ summary: string }> {
   const catalogFile = join(dataDir, "catalog.db");
   if (existsSync(catalogFile)) {
     const catalog = openSqliteCatalog(catalogFile);

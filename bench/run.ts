@@ -9,6 +9,7 @@ import { ingestParams, runIngest } from "./ingest.js";
 import { runCleanups } from "./lib/cleanup.js";
 import { describeParams, type ParamSpecs, parseParams, UsageError } from "./lib/params.js";
 import { queryParams, runQuery } from "./query.js";
+import { runSqlPaths, sqlPathsParams } from "./sql-paths.js";
 import { runTrackers, trackersParams } from "./trackers.js";
 
 interface Benchmark {
@@ -29,6 +30,12 @@ const BENCHMARKS: Record<string, Benchmark> = {
     summary: "time from acknowledgement to visible in a query",
     params: freshnessParams,
     run: runFreshness,
+  },
+  "sql-paths": {
+    summary:
+      "small-query latency and large-result rows/s over the Postgres protocol, HTTP and in-process DuckDB",
+    params: sqlPathsParams,
+    run: runSqlPaths,
   },
   trackers: {
     summary: "Snowplow tp2 POST and pixel GET requests/s; Segment batches with enrichment on vs off",

@@ -26,6 +26,8 @@ export interface ServerOptions {
 
 export interface SluiceServer {
   url: string;
+  /** The PostgreSQL protocol port. */
+  pgPort: number;
   pid: number;
   dataDir: string;
   writeKey: string;
@@ -100,11 +102,12 @@ export async function startServer(options: ServerOptions = {}): Promise<SluiceSe
     await removeDir?.();
   };
   try {
-    const url = await waitForUrl(child, output, exited, options.startTimeoutMs ?? 120_000);
+    const { url, pgPort } = await waitForUrl(child, output, exited, options.startTimeoutMs ?? 120_000);
     await waitForHealthy(url, exited, output, options.startTimeoutMs ?? 120_000);
     const pid = child.pid ?? 0;
     return {
       url,
+      pgPort,
       pid,
       dataDir,
       writeKey,
@@ -133,7 +136,7 @@ function waitForUrl(
   output: string[],
   exited: Promise<number | null>,
   timeoutMs: number,
-): Promise<string> {
+): Promise<{ url: string; pgPort: number }> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`server did not start within ${timeoutMs / 1000} s:\n${output.join("")}`)),
@@ -142,10 +145,12 @@ function waitForUrl(
     const collect = (chunk: Buffer) => {
       output.push(chunk.toString());
       if (output.length > 200) output.shift();
-      const match = /sluice: serving .* on (http:\/\/\S+)/.exec(output.join(""));
-      if (match?.[1]) {
+      const text = output.join("");
+      const url = /sluice: serving .* on (http:\/\/\S+)/.exec(text)?.[1];
+      const pgPort = /PostgreSQL protocol on \S+:(\d+)/.exec(text)?.[1];
+      if (url && pgPort) {
         clearTimeout(timer);
-        resolve(match[1]);
+        resolve({ url, pgPort: Number(pgPort) });
       }
     };
     child.stdout?.on("data", collect);
