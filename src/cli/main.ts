@@ -10,11 +10,14 @@ import { type Config, ConfigError, loadConfig } from "../config/index.js";
 import { startDemoShop } from "../demo/index.js";
 import { busPath, catalogPath, ServeError, serve } from "../server/index.js";
 import {
+  type BookmarkState,
   DbSync,
+  type DbTableSpec,
   FileLoader,
   LOAD_MODES,
   type LoadMode,
   type ProgressListener,
+  Rejection,
   tableNameProblem,
 } from "../sources/index.js";
 import { createEngine, QueryError } from "../warehouse/index.js";
@@ -255,6 +258,98 @@ program
     }
   });
 
+const bookmarkCommand = program
+  .command("bookmark")
+  .description("show, reset or pause the bookmarks of incremental database syncs (like Glue job bookmarks)");
+
+/** Runs `change` on each incremental table `target` names, with the catalog and a DuckDB engine open. */
+async function withBookmarks(
+  target: string | undefined,
+  options: CommonOptions,
+  change: (sync: DbSync, table: DbTableSpec) => Promise<BookmarkState>,
+): Promise<BookmarkState[]> {
+  const config = configFrom(options);
+  if (Object.keys(config.db_sources).length === 0) {
+    throw new CliError('no db_sources in the configuration (see "Loading databases" in the README)');
+  }
+  await mkdir(config.data_dir, { recursive: true });
+  const catalog = openSqliteCatalog(catalogPath(config.data_dir));
+  const engine = await createEngine({ threads: 1 });
+  try {
+    const sync = new DbSync({ dataDir: config.data_dir, catalog, engine, config });
+    const tables = sync.tables(target).filter((table) => table.mode === "incremental");
+    if (tables.length === 0)
+      throw new CliError(`no incremental table in ${target ?? "db_sources"}: full copies have no bookmark`);
+    const states: BookmarkState[] = [];
+    for (const table of tables) states.push(await change(sync, table));
+    return states;
+  } finally {
+    await catalog.close();
+    engine.closeSync();
+  }
+}
+
+function printBookmarks(states: BookmarkState[], format: Format): void {
+  if (format === "json") {
+    console.log(JSON.stringify({ bookmarks: states }));
+    return;
+  }
+  const columns = ["table", "into", "watermark", "value", "paused"].map((name) => ({ name, type: "" }));
+  const rows = states.map((state) => [
+    state.table,
+    state.into,
+    state.watermark,
+    state.value ?? "(beginning)",
+    state.paused,
+  ]);
+  console.log(formatResult({ columns, rows }, format));
+}
+
+const bookmarkOptions = (command: Command) =>
+  command
+    .option("--data-dir <dir>", "where data lives (default ./sluice-data, or SLUICE_DATA_DIR)")
+    .option("--config <file>", "configuration file (default <data-dir>/sluice.yaml)")
+    .addOption(new Option("--format <format>", "output format").choices(FORMATS).default("table"));
+
+bookmarkOptions(
+  bookmarkCommand
+    .command("show", { isDefault: true })
+    .description("the bookmark of each incremental table")
+    .argument("[target]", "a source (shop) or one of its tables (shop.orders); default: all"),
+).action(async (target: string | undefined, options: CommonOptions & { format: Format }) => {
+  printBookmarks(await withBookmarks(target, options, (sync, table) => sync.bookmark(table)), options.format);
+});
+
+bookmarkOptions(
+  bookmarkCommand
+    .command("reset")
+    .description("move the bookmark to a value, or to the beginning: the next sync reads from there")
+    .argument("<target>", "a source (shop) or one of its tables (shop.orders)")
+    .option("--to <value>", "the watermark value to read from (default: the beginning, every row)"),
+).action(async (target: string, options: CommonOptions & { format: Format; to?: string }) => {
+  printBookmarks(
+    await withBookmarks(target, options, (sync, table) => sync.resetBookmark(table, options.to ?? null)),
+    options.format,
+  );
+});
+
+for (const [name, paused, description] of [
+  ["pause", true, "syncs read from the bookmark and leave it where it is"],
+  ["resume", false, "syncs move the bookmark on again"],
+] as const) {
+  bookmarkOptions(
+    bookmarkCommand
+      .command(name)
+      .description(description)
+      .argument("<target>", "a source (shop) or one of its tables (shop.orders)"),
+  ).action(async (target: string, options: CommonOptions & { format: Format }) => {
+    printBookmarks(
+      await withBookmarks(target, options, (sync, table) => sync.pauseBookmark(table, paused)),
+      options.format,
+    );
+  });
+}
+
 program
   .command("loads")
   .description("show the history of file loads and database syncs: loaded, skipped (nothing new) and failed")
@@ -329,7 +424,8 @@ try {
     error instanceof ConfigError ||
     error instanceof BusLockedError ||
     error instanceof ServeError ||
-    error instanceof QueryError;
+    error instanceof QueryError ||
+    error instanceof Rejection;
   const message = error instanceof Error ? error.message : String(error);
   console.error(`sluice: ${known ? message : `error: ${message}`}`);
   process.exit(1);

@@ -184,4 +184,68 @@ describe("sluice sync", () => {
       ],
     );
   });
+
+  test("bookmarks: shown, paused (syncs leave them), resumed, reset to a value or to the beginning", async () => {
+    const show = async () => {
+      const result = await cli("bookmark", "show", `shop.${big}`, "--format", "json");
+      assert.equal(result.code, 0, result.stderr);
+      return (JSON.parse(result.stdout) as { bookmarks: { value: string | null; paused: boolean }[] })
+        .bookmarks[0];
+    };
+    const sync = async () => {
+      const result = await cli("sync", `shop.${big}`);
+      assert.equal(result.code, 0, result.stderr);
+      return result.stdout;
+    };
+    assert.deepEqual(await show(), {
+      table: `shop.${big}`,
+      into: bigLake,
+      watermark: "updated_at",
+      value: "2026-12-04 10:20:00.000000",
+      paused: false,
+    });
+
+    assert.equal((await cli("bookmark", "pause", `shop.${big}`)).code, 0);
+    await db.exec(`INSERT INTO ${big} VALUES (300000, 'late', 1, TIMESTAMP '2026-12-10')`);
+    assert.match(
+      await sync(),
+      /read 2 rows: 1 new, 0 updated \(bookmark paused at updated_at = 2026-12-04 10:20:00\.000000\)/,
+    );
+    assert.equal((await show())?.value, "2026-12-04 10:20:00.000000", "a paused bookmark stays");
+    assert.match(await sync(), /2 rows read again, unchanged/);
+
+    assert.equal((await cli("bookmark", "resume", `shop.${big}`)).code, 0);
+    assert.match(await sync(), /bookmark updated_at = 2026-12-10 00:00:00\.000000/);
+    assert.deepEqual(await show(), {
+      table: `shop.${big}`,
+      into: bigLake,
+      watermark: "updated_at",
+      value: "2026-12-10 00:00:00.000000",
+      paused: false,
+    });
+
+    const reset = await cli("bookmark", "reset", `shop.${big}`, "--to", "2026-12-04 10:00:00");
+    assert.equal(reset.code, 0, reset.stderr);
+    assert.equal((await show())?.value, "2026-12-04 10:00:00.000000");
+    // Rows 208,800 to 210,000 and the late one are at or past it.
+    assert.match(await sync(), /read 1,202 rows: 0 new, 0 updated \(bookmark updated_at = 2026-12-10/);
+
+    assert.equal((await cli("bookmark", "reset", `shop.${big}`)).code, 0);
+    assert.equal((await show())?.value, null, "reset to the beginning");
+    assert.match(await sync(), /read 210,001 rows: 0 new, 0 updated/);
+    assert.equal(await lakeTotals(), await sourceTotals());
+
+    const bad = await cli("bookmark", "reset", `shop.${big}`, "--to", "last tuesday");
+    assert.equal(bad.code, 1);
+    assert.equal(
+      bad.stderr,
+      'sluice: "last tuesday" is not a value of watermark column updated_at (timestamp without time zone)\n',
+    );
+    const full = await cli("bookmark", "pause", `shop.${small}`);
+    assert.equal(full.code, 1);
+    assert.equal(
+      full.stderr,
+      `sluice: no incremental table in shop.${small}: full copies have no bookmark\n`,
+    );
+  });
 });

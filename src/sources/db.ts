@@ -78,8 +78,24 @@ interface Bookmark {
   /** `<source>.<table>`: a bookmark of another source or column is not this table's. */
   source: string;
   watermark: string;
-  /** The largest watermark merged, as text the source compares with (UTC for timestamps). */
-  value: string;
+  /**
+   * The largest watermark merged, as text the source compares with (UTC for timestamps); null
+   * after a reset to the beginning: the next sync reads every row.
+   */
+  value: string | null;
+  /** Paused: syncs read from the bookmark but leave it where it is (`sluice bookmark pause`). */
+  paused?: boolean;
+}
+
+/** A table's bookmark as `sluice bookmark` shows it. */
+export interface BookmarkState {
+  /** `<source>.<table>`. */
+  table: string;
+  into: string;
+  watermark: string;
+  /** null: no bookmark yet, or reset to the beginning. */
+  value: string | null;
+  paused: boolean;
 }
 
 /** Rows read from the source, staged as typed Parquet with the lake's column names. */
@@ -166,14 +182,7 @@ export class DbSync {
   }
 
   async #sync(spec: DbTableSpec, request: SyncRequest, run: NewLoadRun): Promise<RunResult> {
-    const source = this.sources.find((candidate) => candidate.name === spec.source);
-    if (!source) throw new Error(`no source ${spec.source}`);
-    const url = (this.#options.env ?? process.env)[source.urlEnv];
-    if (!url) {
-      throw new Rejection(
-        `the environment variable ${source.urlEnv} (db_sources.${source.name}.url_env) is not set: it holds the connection URL`,
-      );
-    }
+    const url = this.#sourceUrl(spec);
     await this.#syncableTable(spec.into);
     const connection = await connectSource(url);
     const duck = await this.#options.engine.connect();
@@ -204,7 +213,7 @@ export class DbSync {
   async #since(duck: DuckDBConnection, context: Context): Promise<string | null> {
     const bookmark = await this.#bookmark(context);
     const watermark = context.watermark;
-    if (!bookmark || !watermark) return null;
+    if (bookmark?.value == null || !watermark) return null;
     const lookback = context.spec.lookback;
     let start = bookmarkValue(bookmark.value, watermark.type);
     if (lookback && "micros" in lookback) {
@@ -249,7 +258,9 @@ export class DbSync {
     const lakeRoot = join(dataDir, "lake");
     const live = await catalog.liveFiles(spec.into);
     const previous = await this.#bookmark(context);
-    const bookmark = await newBookmark(duck, staged, context, replace ? null : previous);
+    const bookmark = previous?.paused
+      ? previous
+      : await newBookmark(duck, staged, context, replace ? null : previous);
     const bookmarkMoved = bookmark?.value !== previous?.value;
     const newRows = newRowsSql(staged, plan, context);
     const lake = lakeRowsSql(
@@ -283,7 +294,7 @@ export class DbSync {
       if (merge.inserted + merge.updated === 0 && plan.changes.length === 0 && !bookmarkMoved) {
         return this.#skip(
           run,
-          `nothing new in ${run.file}${previous ? ` since ${spec.watermark} ${previous.value}` : ""}${
+          `nothing new in ${run.file}${previous?.value ? ` since ${spec.watermark} ${previous.value}` : ""}${
             staged.rows > 0 ? ` (${count(staged.rows, "row")} read again, unchanged)` : ""
           }`,
         );
@@ -320,11 +331,123 @@ export class DbSync {
     const details = [
       ...changes,
       ...(bookmark && bookmarkMoved ? [`bookmark ${spec.watermark} = ${bookmark.value}`] : []),
+      ...(previous?.paused
+        ? [`bookmark paused at ${spec.watermark} = ${previous.value ?? "the beginning"}`]
+        : []),
     ];
     return {
       run: loaded,
       message: `synced ${run.file} into ${spec.into}: ${summary}${details.length > 0 ? ` (${details.join("; ")})` : ""}`,
     };
+  }
+
+  /** The bookmark of an incremental table. */
+  async bookmark(spec: DbTableSpec): Promise<BookmarkState> {
+    const watermark = incrementalWatermark(spec);
+    const stored = await this.#ownBookmark(spec);
+    return {
+      table: `${spec.source}.${spec.table}`,
+      into: spec.into,
+      watermark,
+      value: stored?.value ?? null,
+      paused: stored?.paused ?? false,
+    };
+  }
+
+  /**
+   * Moves the bookmark back (or on) to `to`, or to the beginning (null): the next sync reads
+   * from there. `to` is checked against the watermark column's type in the source.
+   */
+  async resetBookmark(spec: DbTableSpec, to: string | null): Promise<BookmarkState> {
+    const watermark = incrementalWatermark(spec);
+    let value: string | null = null;
+    if (to !== null) {
+      const source = await this.#describe(spec);
+      const column = source.watermark as NonNullable<Context["watermark"]>;
+      const duck = await this.#options.engine.connect();
+      try {
+        const reader = await duck.runAndReadAll(
+          `SELECT ${bookmarkText(bookmarkValue(to, column.type), column.type)}`,
+        );
+        value = String(reader.getRowsJson()[0]?.[0]);
+      } catch {
+        throw new Rejection(
+          `"${to}" is not a value of watermark column ${watermark} (${column.source.declared})`,
+        );
+      } finally {
+        duck.closeSync();
+      }
+    }
+    const current = await this.bookmark(spec);
+    return this.#storeBookmark(spec, { ...current, value });
+  }
+
+  /** Pauses the bookmark (syncs read from it and leave it there) or lets it move again. */
+  async pauseBookmark(spec: DbTableSpec, paused: boolean): Promise<BookmarkState> {
+    const current = await this.bookmark(spec);
+    return this.#storeBookmark(spec, { ...current, paused });
+  }
+
+  async #storeBookmark(spec: DbTableSpec, state: BookmarkState): Promise<BookmarkState> {
+    const { catalog } = this.#options;
+    if (!(await catalog.tables()).some((table) => table.name === spec.into)) {
+      throw new Rejection(`${state.table} has not been synced yet: run \`sluice sync ${state.table}\` first`);
+    }
+    const bookmark: Bookmark = {
+      source: state.table,
+      watermark: state.watermark,
+      value: state.value,
+      ...(state.paused ? { paused: true } : {}),
+    };
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      try {
+        await catalog.commit({
+          table: spec.into,
+          operation: "bookmark",
+          add: [],
+          bookmark: JSON.stringify(bookmark),
+          ifTableSnapshot: await catalog.tableSnapshot(spec.into),
+        });
+        return state;
+      } catch (error) {
+        if (!(error instanceof CommitConflictError)) throw error;
+      }
+    }
+    throw new Rejection(`table ${spec.into} kept changing: try again`);
+  }
+
+  /** The stored bookmark when it is this table's and its watermark's. */
+  async #ownBookmark(spec: DbTableSpec): Promise<Bookmark | null> {
+    const stored = await this.#options.catalog.bookmark(spec.into);
+    if (!stored) return null;
+    const bookmark = JSON.parse(stored) as Bookmark;
+    return bookmark.source === `${spec.source}.${spec.table}` && bookmark.watermark === spec.watermark
+      ? bookmark
+      : null;
+  }
+
+  /** The connection URL of the table's source, from its environment variable. */
+  #sourceUrl(spec: DbTableSpec): string {
+    const source = this.sources.find((candidate) => candidate.name === spec.source);
+    if (!source) throw new Error(`no source ${spec.source}`);
+    const url = (this.#options.env ?? process.env)[source.urlEnv];
+    if (!url) {
+      throw new Rejection(
+        `the environment variable ${source.urlEnv} (db_sources.${source.name}.url_env) is not set: it holds the connection URL`,
+      );
+    }
+    return url;
+  }
+
+  /** The source table's sync context, for checks that need its column types. */
+  async #describe(spec: DbTableSpec): Promise<Context> {
+    const connection = await connectSource(this.#sourceUrl(spec));
+    try {
+      const run = { file: `${spec.source}.${spec.table}` } as NewLoadRun;
+      return syncContext(spec, await connection.describe(spec.table), run, "");
+    } finally {
+      await connection.close();
+    }
   }
 
   async #skip(run: NewLoadRun, message: string): Promise<RunResult> {
@@ -339,6 +462,14 @@ export class DbSync {
     }
     return current;
   }
+}
+
+/** The watermark of an incremental table; a full copy has no bookmark. */
+function incrementalWatermark(spec: DbTableSpec): string {
+  if (spec.mode !== "incremental" || !spec.watermark) {
+    throw new Rejection(`${spec.source}.${spec.table} is copied in full: it has no bookmark`);
+  }
+  return spec.watermark;
 }
 
 /** Opens a connection to the database at `url`, by its scheme. */
@@ -631,7 +762,7 @@ async function newBookmark(
 ): Promise<Bookmark | null> {
   const watermark = context.watermark;
   if (!watermark || !context.spec.watermark) return null;
-  const before = previous ? bookmarkValue(previous.value, watermark.type) : "NULL";
+  const before = previous?.value != null ? bookmarkValue(previous.value, watermark.type) : "NULL";
   const reader = await duck.runAndReadAll(
     `SELECT ${bookmarkText(`greatest(max(${sqlIdent(watermark.name)}), ${before})`, watermark.type)} FROM ${staged.relation}`,
   );

@@ -3,7 +3,13 @@
  * the CLI (`sluice load`), HTTP uploads, or a landing folder per table; and database
  * tables (PostgreSQL, MySQL/MariaDB) copied by `sluice sync` or on a schedule.
  */
-export { DbSync, type DbSyncOptions, type SyncOutcome, type SyncRequest } from "./db.js";
+export {
+  type BookmarkState,
+  DbSync,
+  type DbSyncOptions,
+  type SyncOutcome,
+  type SyncRequest,
+} from "./db.js";
 export type { DbTableSpec } from "./db-config.js";
 export {
   FileLoader,
@@ -16,4 +22,5 @@ export {
 export type { ProgressListener } from "./formats.js";
 export { LandingWatcher, type LandingWatcherOptions, landingPath } from "./landing.js";
 export { tableNameProblem } from "./names.js";
+export { Rejection } from "./rejection.js";
 export { DbSyncScheduler } from "./schedule.js";
