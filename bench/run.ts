@@ -9,6 +9,7 @@ import { ingestParams, runIngest } from "./ingest.js";
 import { runCleanups } from "./lib/cleanup.js";
 import { describeParams, type ParamSpecs, parseParams, UsageError } from "./lib/params.js";
 import { queryParams, runQuery } from "./query.js";
+import { runSources, sourcesParams } from "./sources.js";
 import { runSqlPaths, sqlPathsParams } from "./sql-paths.js";
 import { runTrackers, trackersParams } from "./trackers.js";
 
@@ -30,6 +31,11 @@ const BENCHMARKS: Record<string, Benchmark> = {
     summary: "time from acknowledgement to visible in a query",
     params: freshnessParams,
     run: runFreshness,
+  },
+  sources: {
+    summary: "sluice load of a CSV file and sluice sync of a PostgreSQL table, beside DuckDB's readers",
+    params: sourcesParams,
+    run: runSources,
   },
   "sql-paths": {
     summary:
