@@ -6,7 +6,35 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { openSqliteCatalog } from "../catalog/index.js";
 import { runCli, spawnCli } from "../server/test-support.js";
-import { PG_URL, type TestDatabase, testDatabase, uniqueName } from "./test-support.js";
+import { MYSQL_URL, PG_URL, type TestDatabase, testDatabase, uniqueName } from "./test-support.js";
+
+/**
+ * Starts `sluice sync TARGET` on `dataDir`, and kills it with SIGKILL once a file whose name
+ * starts with `prefix` is staged: a crash in the middle of reading or merging.
+ */
+async function killWhenStaged(
+  dataDir: string,
+  env: NodeJS.ProcessEnv,
+  target: string,
+  prefix: string,
+): Promise<void> {
+  const child = spawnCli(["sync", target, "--data-dir", dataDir], env);
+  const exited = new Promise((resolve) => child.on("exit", resolve));
+  const staging = join(dataDir, "landing", ".staging");
+  let killed = false;
+  while (!killed && child.exitCode === null) {
+    for (const run of existsSync(staging) ? await readdir(staging) : []) {
+      const files = await readdir(join(staging, run)).catch(() => []);
+      if (files.some((name) => name.startsWith(prefix))) {
+        child.kill("SIGKILL");
+        killed = true;
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  await exited;
+  assert.ok(killed, `sluice sync finished before a ${prefix} file was staged`);
+}
 
 describe("sluice sync", () => {
   let db: TestDatabase;
@@ -74,26 +102,6 @@ describe("sluice sync", () => {
     return `${row?.n},${row?.d},${row?.s}`;
   };
 
-  /** Starts `sluice sync TARGET`, and kills it with SIGKILL once a file whose name starts with `prefix` is staged. */
-  async function killWhenStaged(target: string, prefix: string): Promise<void> {
-    const child = spawnCli(["sync", target, "--data-dir", dataDir], env);
-    const exited = new Promise((resolve) => child.on("exit", resolve));
-    const staging = join(dataDir, "landing", ".staging");
-    let killed = false;
-    while (!killed && child.exitCode === null) {
-      for (const run of existsSync(staging) ? await readdir(staging) : []) {
-        const files = await readdir(join(staging, run)).catch(() => []);
-        if (files.some((name) => name.startsWith(prefix))) {
-          child.kill("SIGKILL");
-          killed = true;
-        }
-      }
-      await new Promise((resolve) => setTimeout(resolve, 2));
-    }
-    await exited;
-    assert.ok(killed, `sluice sync finished before a ${prefix} file was staged`);
-  }
-
   const bookmark = async () => {
     const catalog = openSqliteCatalog(join(dataDir, "catalog.db"));
     try {
@@ -104,7 +112,7 @@ describe("sluice sync", () => {
   };
 
   test("kill -9 while reading, then a rerun: exactly the source's rows", async () => {
-    await killWhenStaged(`shop.${big}`, "part-1");
+    await killWhenStaged(dataDir, env, `shop.${big}`, "part-1");
     assert.equal(await bookmark(), null, "nothing was committed");
     const rerun = await cli("sync", `shop.${big}`);
     assert.equal(rerun.code, 0, rerun.stderr);
@@ -121,7 +129,7 @@ describe("sluice sync", () => {
       WHERE id % 4 = 0`);
     await db.exec(`INSERT INTO ${big}
       SELECT i, 'new', 7, TIMESTAMP '2026-12-02' + i * INTERVAL '1 second' FROM generate_series(200001, 210000) AS i`);
-    await killWhenStaged(`shop.${big}`, "changed-");
+    await killWhenStaged(dataDir, env, `shop.${big}`, "changed-");
     assert.equal(await bookmark(), before, "the bookmark did not move");
     const rerun = await cli("sync", `shop.${big}`);
     assert.equal(rerun.code, 0, rerun.stderr);
@@ -247,5 +255,74 @@ describe("sluice sync", () => {
       full.stderr,
       `sluice: no incremental table in shop.${small}: full copies have no bookmark\n`,
     );
+  });
+});
+
+describe("sluice sync from MariaDB, killed mid-run", () => {
+  let db: TestDatabase;
+  let dir: string;
+  const table = uniqueName("mbig");
+  const env = { SHOP_URL: MYSQL_URL };
+
+  before(async () => {
+    db = await testDatabase("mysql");
+    await db.exec(
+      `CREATE TABLE ${table} (id int PRIMARY KEY, payload text, qty int, updated_at datetime(6))`,
+    );
+    // MariaDB's sequence engine: seq_1_to_200000 is a table of those numbers.
+    await db.exec(`INSERT INTO ${table}
+      SELECT seq, repeat(md5(seq), 4), seq % 100, TIMESTAMP '2026-11-01 00:00:00' + INTERVAL seq SECOND
+      FROM seq_1_to_200000`);
+    dir = await mkdtemp(join(tmpdir(), "sluice-cli-sync-mariadb-"));
+    await writeFile(
+      join(dir, "sluice.yaml"),
+      `db_sources:\n  shop:\n    url_env: SHOP_URL\n    tables:\n      ${table}: { watermark: updated_at }\n`,
+    );
+  });
+  after(async () => {
+    await db.exec(`DROP TABLE IF EXISTS ${table}`);
+    await db.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const totals = async () => {
+    const lake = await runCli(
+      [
+        "query",
+        `SELECT count(*), count(DISTINCT id), sum(qty) FROM shop_${table}`,
+        "--format",
+        "csv",
+        "--data-dir",
+        dir,
+      ],
+      env,
+    );
+    assert.equal(lake.code, 0, lake.stderr);
+    const [source] = (await db.exec(
+      `SELECT count(*) AS n, count(DISTINCT id) AS d, sum(qty) AS s FROM ${table}`,
+    )) as {
+      n: number;
+      d: number;
+      s: string;
+    }[];
+    return { lake: lake.stdout.trim().split("\n")[1], source: `${source?.n},${source?.d},${source?.s}` };
+  };
+
+  test("kill -9 while reading and while merging, each followed by a rerun: exactly the source's rows", async () => {
+    await killWhenStaged(dir, env, `shop.${table}`, "part-1");
+    const first = await runCli(["sync", `shop.${table}`, "--data-dir", dir], env);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /read 200,000 rows: 200,000 new/);
+    let { lake, source } = await totals();
+    assert.equal(lake, source);
+
+    await db.exec(`UPDATE ${table} SET qty = qty + 1000, updated_at = TIMESTAMP '2026-12-01 00:00:00' + INTERVAL id SECOND
+      WHERE id % 4 = 0`);
+    await killWhenStaged(dir, env, `shop.${table}`, "changed-");
+    const rerun = await runCli(["sync", `shop.${table}`, "--data-dir", dir], env);
+    assert.equal(rerun.code, 0, rerun.stderr);
+    assert.match(rerun.stdout, /read 50,000 rows: 0 new, 50,000 updated/);
+    ({ lake, source } = await totals());
+    assert.equal(lake, source);
   });
 });
