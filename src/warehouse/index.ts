@@ -1,7 +1,9 @@
 export { ARROW_STREAM_TYPE, ArrowStreamEncoder } from "./arrow.js";
 export { createEngine, type EngineOptions, sqlIdent, sqlString } from "./engine.js";
+export type { Restriction } from "./restrict.js";
 export { csvLine, valueText } from "./text.js";
 export {
+  type AccessOptions,
   QueryError,
   type QueryResult,
   type ResultColumn,

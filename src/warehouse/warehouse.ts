@@ -12,6 +12,7 @@ import {
 } from "@duckdb/node-api";
 import type { Catalog, ReadLease, TableDef } from "../catalog/index.js";
 import { sqlIdent, sqlString } from "./engine.js";
+import { type Restriction, restrictionProblem } from "./restrict.js";
 import { dayInRange, mentions, TimeRanges } from "./time-range.js";
 
 export interface QueryResult {
@@ -24,7 +25,13 @@ export interface QueryResult {
 /** An error in the user's SQL (DuckDB's message): the HTTP API answers 400. */
 export class QueryError extends Error {}
 
-export interface RowsOptions {
+/** What a query runs as: everyone's SQL is read-only; a restriction narrows it to tables by name (restrict.ts). */
+export interface AccessOptions {
+  /** For non-admins; none: an admin's SQL, which may read the lake's files directly. */
+  restriction?: Restriction;
+}
+
+export interface RowsOptions extends AccessOptions {
   /** Values of `$1`, `$2`, … as text, or null. */
   params?: (string | null)[];
   maxRows?: number;
@@ -84,14 +91,16 @@ export class Warehouse {
   readonly #timeRanges = new TimeRanges();
   /** SQL texts found read-only: a statement's type does not change, so each is checked once. */
   readonly #readOnlyChecked = new Set<string>();
+  /** Restriction-and-SQL keys found within the restriction. */
+  readonly #withinRestriction = new Set<string>();
 
   constructor(options: WarehouseOptions) {
     this.#options = { timeoutMs: 300_000, maxRows: 100_000, ...options };
   }
 
-  async query(sql: string, options: { maxRows?: number } = {}): Promise<QueryResult> {
+  async query(sql: string, options: { maxRows?: number } & AccessOptions = {}): Promise<QueryResult> {
     const maxRows = options.maxRows ?? this.#options.maxRows;
-    const reader = await this.#inSnapshot(sql, {}, (connection) =>
+    const reader = await this.#inSnapshot(sql, options, (connection) =>
       connection.streamAndReadUntil(sql, maxRows + 1),
     );
     return toResult(reader, maxRows);
@@ -131,7 +140,7 @@ export class Warehouse {
       start(columns: ResultColumn[]): void | Promise<void>;
       rows(rows: DuckDBValue[][]): void | Promise<void>;
     },
-    options: { signal?: AbortSignal } = {},
+    options: { signal?: AbortSignal } & AccessOptions = {},
   ): Promise<number> {
     return this.#inSnapshot(sql, options, async (connection) => {
       const result = await connection.stream(sql);
@@ -146,8 +155,8 @@ export class Warehouse {
   }
 
   /** The parameters and result columns of one statement, without running it. */
-  async describe(sql: string): Promise<StatementDescription> {
-    return this.#inSnapshot(sql, {}, async (connection) => {
+  async describe(sql: string, options: AccessOptions = {}): Promise<StatementDescription> {
+    return this.#inSnapshot(sql, options, async (connection) => {
       const prepared = await connection.prepare(sql);
       const parameters: DuckDBTypeId[] = [];
       for (let index = 1; index <= prepared.parameterCount; index++) {
@@ -185,7 +194,7 @@ export class Warehouse {
    */
   async #inSnapshot<T>(
     sql: string,
-    options: { signal?: AbortSignal },
+    options: { signal?: AbortSignal } & AccessOptions,
     work: (connection: DuckDBConnection) => Promise<T>,
   ): Promise<T> {
     options.signal?.throwIfAborted();
@@ -199,6 +208,7 @@ export class Warehouse {
       await this.#useSnapshot(pooled, lease, sql);
       try {
         await this.#checkReadOnly(connection, sql);
+        if (options.restriction) await this.#checkRestriction(connection, sql, options.restriction);
         return await work(connection);
       } catch (error) {
         throw error instanceof QueryError
@@ -238,6 +248,20 @@ export class Warehouse {
     }
     if (this.#readOnlyChecked.size >= CHECKED_STATEMENTS) this.#readOnlyChecked.clear();
     this.#readOnlyChecked.add(sql);
+  }
+
+  /** Refuses what a restricted reader may not reach; SQL found within a restriction is not checked again. */
+  async #checkRestriction(
+    connection: DuckDBConnection,
+    sql: string,
+    restriction: Restriction,
+  ): Promise<void> {
+    const key = `${restriction.hiddenTables.join(",")}\u0000${sql}`;
+    if (this.#withinRestriction.has(key)) return;
+    const problem = await restrictionProblem(connection, sql, restriction);
+    if (problem) throw new QueryError(`Not allowed: ${problem}.`);
+    if (this.#withinRestriction.size >= CHECKED_STATEMENTS) this.#withinRestriction.clear();
+    this.#withinRestriction.add(key);
   }
 
   /**
