@@ -37,8 +37,8 @@ export interface LoaderStatus {
   lastLoadAt: string | null;
 }
 
-/** The temp table of a batch with its sessions assigned. */
-const SESSIONIZED_BATCH = "sessionized_batch";
+/** The temp table of a batch, when sessions are assigned. */
+const BATCH = "loader_batch";
 
 /**
  * Moves records from a bus topic into a lake table in micro-batches.
@@ -150,8 +150,9 @@ export class Loader {
       const columns = table.columns.map((column) => `${sqlString(column.name)}: ${sqlString(column.type)}`);
       let selectSql = `SELECT * FROM read_json(${sqlString(staging)}, format = 'newline_delimited', columns = {${columns.join(", ")}}, maximum_object_size = 67108864)`;
       if (this.#sessions) {
-        await this.#sessions.sessionize(connection, selectSql, SESSIONIZED_BATCH);
-        selectSql = `SELECT * FROM ${SESSIONIZED_BATCH}`;
+        // Sessions need the batch twice (to assign them, then to write it): it is read once, into memory.
+        await connection.run(`CREATE OR REPLACE TEMP TABLE ${BATCH} AS ${selectSql}`);
+        selectSql = await this.#sessions.sessionize(connection, BATCH);
       }
       try {
         files = await writeParquet(connection, {
@@ -174,7 +175,7 @@ export class Loader {
         throw error;
       }
       this.#position = next;
-      await this.#sessions?.remember(connection, SESSIONIZED_BATCH);
+      await this.#sessions?.remember(connection);
     } finally {
       connection.closeSync();
       await rm(staging, { force: true });

@@ -5,6 +5,9 @@ import { sqlIdent, sqlString } from "../warehouse/index.js";
 /** The columns sessions need; a table without them (events_rejected, loaded files) is left alone. */
 const SESSION_COLUMNS = ["session_id", "anonymous_id", "user_id", "ts"];
 
+/** The temp table of a batch's session assignments. */
+const SESSIONS = "batch_sessions";
+
 export const hasSessionColumns = (table: TableDef): boolean =>
   SESSION_COLUMNS.every((name) => table.columns.some((column) => column.name === name));
 
@@ -60,54 +63,46 @@ export class Sessionizer {
   }
 
   /**
-   * Creates the temp table `name` holding the batch `source` (a query over the batch's rows)
-   * with session ids filled in, plus `_visitor` and `_assigned` for `remember`.
+   * Assigns the sessions of the batch in temp table `batch` (its `rowid`s number the rows): the
+   * assignments go to temp table `sessions` (one narrow row per event that needed one), and the
+   * returned SQL selects the batch with them filled in.
    */
-  async sessionize(connection: DuckDBConnection, source: string, name: string): Promise<void> {
+  async sessionize(connection: DuckDBConnection, batch: string): Promise<string> {
     const timeout = this.#timeoutMs;
     await connection.run(
-      `CREATE OR REPLACE TEMP TABLE ${sqlIdent(name)} AS
-       WITH batch AS (
-         SELECT *, row_number() OVER () AS _row, coalesce(anonymous_id, user_id) AS _visitor FROM (${source})
-       ),
-       pending AS (
-         SELECT batch._row, batch._visitor, batch.ts, state.last_ts AS state_ts, state.session_id AS state_session,
-           lag(batch.ts) OVER (PARTITION BY batch._visitor ORDER BY batch.ts, batch._row) AS previous_ts
-         FROM batch LEFT JOIN ${this.#state} AS state ON state.visitor = batch._visitor
-         WHERE batch.session_id IS NULL AND batch._visitor IS NOT NULL
+      `CREATE OR REPLACE TEMP TABLE ${SESSIONS} AS
+       WITH pending AS (
+         SELECT batch.rowid AS row_id, coalesce(batch.anonymous_id, batch.user_id) AS visitor, batch.ts,
+           state.last_ts AS state_ts, state.session_id AS state_session
+         FROM ${sqlIdent(batch)} AS batch
+         LEFT JOIN ${this.#state} AS state ON state.visitor = coalesce(batch.anonymous_id, batch.user_id)
+         WHERE batch.session_id IS NULL AND coalesce(batch.anonymous_id, batch.user_id) IS NOT NULL
        ),
        flagged AS (
          SELECT *,
-           CASE WHEN previous_ts IS NULL
+           CASE WHEN lag(ts) OVER visit IS NULL
              THEN NOT coalesce(abs(epoch_ms(ts) - epoch_ms(state_ts)) <= ${timeout}, false)
-             ELSE epoch_ms(ts) - epoch_ms(previous_ts) > ${timeout}
+             ELSE epoch_ms(ts) - epoch_ms(lag(ts) OVER visit) > ${timeout}
            END AS starts
          FROM pending
-       ),
-       numbered AS (
-         SELECT *, sum(starts::INTEGER) OVER (
-           PARTITION BY _visitor ORDER BY ts, _row ROWS UNBOUNDED PRECEDING
-         ) AS session_number
-         FROM flagged
-       ),
-       named AS (
-         SELECT _row,
-           CASE WHEN session_number = 0 THEN state_session
-             ELSE md5(_visitor || '@' || epoch_ms(min(ts) OVER (PARTITION BY _visitor, session_number)))
-           END AS assigned
-         FROM numbered
+         WINDOW visit AS (PARTITION BY visitor ORDER BY ts, row_id)
        )
-       SELECT batch.* EXCLUDE (_row) REPLACE (coalesce(batch.session_id, named.assigned) AS session_id),
-         named.assigned IS NOT NULL AS _assigned
-       FROM batch LEFT JOIN named USING (_row)`,
+       -- The latest session start so far names the session; before any, the visitor's open one goes on.
+       SELECT row_id, visitor, ts,
+         coalesce(md5(visitor || '@' || epoch_ms(max(CASE WHEN starts THEN ts END) OVER visit)), state_session)
+           AS session_id
+       FROM flagged
+       WINDOW visit AS (PARTITION BY visitor ORDER BY ts, row_id ROWS UNBOUNDED PRECEDING)`,
     );
+    return `SELECT batch.* REPLACE (coalesce(batch.session_id, sessions.session_id) AS session_id)
+      FROM ${sqlIdent(batch)} AS batch LEFT JOIN ${SESSIONS} AS sessions ON sessions.row_id = batch.rowid`;
   }
 
   /** After the batch is committed: its visitors' latest sessions carry over to the next batch. */
-  async remember(connection: DuckDBConnection, name: string): Promise<void> {
+  async remember(connection: DuckDBConnection): Promise<void> {
     await connection.run(
       `INSERT INTO ${this.#state}
-       SELECT _visitor, max(ts), arg_max(session_id, ts) FROM ${sqlIdent(name)} WHERE _assigned GROUP BY _visitor
+       SELECT visitor, max(ts), arg_max(session_id, ts) FROM ${SESSIONS} GROUP BY visitor
        ON CONFLICT (visitor) DO UPDATE SET
          session_id = CASE WHEN excluded.last_ts >= last_ts THEN excluded.session_id ELSE session_id END,
          last_ts = greatest(last_ts, excluded.last_ts)`,
