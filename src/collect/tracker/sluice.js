@@ -7,6 +7,9 @@
  * first-party cookie (sluice_aid), the user id in localStorage. Events are batched; a batch goes
  * out with fetch (keepalive), is retried with exponential backoff when the collector cannot take it
  * (network error, 429, 5xx), and whatever is queued when the page is hidden goes by sendBeacon.
+ * Events the collector could not take (retries running or used up, or the browser offline) are
+ * also kept in localStorage and sent again by the next page: the collector drops the copies of
+ * those that did arrive, by messageId.
  *
  * Install: the README's snippet, or <script async src=".../sluice.js" data-write-key="KEY"></script>.
  * API: sluice.init(writeKey, options), sluice.page(name?, properties?), sluice.track(event,
@@ -17,6 +20,9 @@
   const ANONYMOUS_COOKIE = "sluice_aid";
   const USER_KEY = "sluice_uid";
   const MAX_BEACON_BYTES = 60000;
+  /** localStorage key of events kept for the next page, and how many at most. */
+  const OUTBOX_KEY = "sluice_outbox";
+  const MAX_KEPT = 500;
   const w = window;
   const d = document;
   const script = d.currentScript;
@@ -155,6 +161,8 @@
         const stillOurs = inFlight === batch;
         inFlight = [];
         if (delivered || retries >= options.maxRetries || !stillOurs) {
+          // Given up on for this page: the next one tries again.
+          if (!delivered && stillOurs) keepForNextPage(batch);
           retries = 0;
           if (queue.length > 0) flush();
           return;
@@ -169,13 +177,26 @@
       });
   }
 
+  /** Keeps messages in localStorage for the next page to send (at most MAX_KEPT, the newest). */
+  function keepForNextPage(messages) {
+    let kept = [];
+    try {
+      kept = JSON.parse(storage("get", OUTBOX_KEY) || "[]");
+    } catch {
+      kept = [];
+    }
+    storage("set", OUTBOX_KEY, JSON.stringify(kept.concat(messages).slice(-MAX_KEPT)));
+  }
+
   // The page is going away: everything not yet delivered goes by beacon, which survives unloading.
+  // A beacon's delivery is not reported: when the collector was failing, a copy is kept too.
   function flushByBeacon() {
     pingIfEngaged();
     const messages = inFlight.concat(queue);
     inFlight = [];
     queue = [];
     if (messages.length === 0) return;
+    if (retries > 0 || navigator.onLine === false) keepForNextPage(messages);
     const url = `${options.host}/v1/batch`;
     let batch = [];
     let size = 0;
@@ -302,6 +323,13 @@
     started = true;
     ensureAnonymousId();
     userId = storage("get", USER_KEY);
+    try {
+      queue = JSON.parse(storage("get", OUTBOX_KEY) || "[]");
+    } catch {
+      queue = [];
+    }
+    storage("remove", OUTBOX_KEY);
+    if (queue.length > 0) flushTimer = setTimeout(flush, 0);
     d.addEventListener("visibilitychange", () => {
       if (d.visibilityState === "hidden") flushByBeacon();
     });
