@@ -10,7 +10,12 @@ export interface EngineOptions {
    * lake), spills go to `tempDir`, and no setting can be changed afterwards (so neither can
    * these). No other file, no ATTACH, no extension loading: DuckDB refuses them itself.
    */
-  sandbox?: { readableDirs: string[]; tempDir: string };
+  sandbox?: {
+    readableDirs: string[];
+    tempDir: string;
+    /** Most disk that spilling (to `tempDir`) may take, e.g. "20GB"; default DuckDB's (90% of free space). */
+    spillLimit?: string;
+  };
 }
 
 /**
@@ -33,6 +38,9 @@ export async function createEngine(options: EngineOptions = {}): Promise<DuckDBI
     await connection.run(
       [
         `SET GLOBAL temp_directory = ${sqlString(options.sandbox.tempDir)}`,
+        ...(options.sandbox.spillLimit
+          ? [`SET GLOBAL max_temp_directory_size = ${sqlString(options.sandbox.spillLimit)}`]
+          : []),
         `SET GLOBAL allowed_directories = [${dirs.join(", ")}]`,
         "SET GLOBAL enable_external_access = false",
         "SET GLOBAL lock_configuration = true",
