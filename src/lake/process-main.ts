@@ -14,6 +14,21 @@ import type { LakeProcessMessage, LakeProcessSettings, ServerMessage } from "./p
 
 const STATUS_INTERVAL_MS = 500;
 
+/**
+ * The durable end of each topic, as the server last sent it. Listened for from the first moment:
+ * ends sent while the loaders are still starting would otherwise be dropped, and the server
+ * sends each end only once.
+ */
+const latestEnds = new Map<string, number>();
+const readers = new Map<string, TopicReader>();
+process.on("message", (message: ServerMessage) => {
+  if (message.type !== "ends") return;
+  for (const [topic, end] of Object.entries(message.ends)) {
+    latestEnds.set(topic, end);
+    readers.get(topic)?.setEnd(end);
+  }
+});
+
 function send(message: LakeProcessMessage): void {
   process.send?.(message);
 }
@@ -22,13 +37,12 @@ async function run(settings: LakeProcessSettings): Promise<() => Promise<void>> 
   await acquireLock(settings.lakeRoot);
   const catalog = openSqliteCatalog(settings.catalogPath);
   const engine = await createEngine({ threads: settings.duckdbThreads, memoryLimit: settings.memoryLimit });
-  const readers = new Map<string, TopicReader>();
   const loaders: Loader[] = [];
   for (const table of settings.tables) {
     const reader = await TopicReader.open(settings.busDir, table.name, (position) =>
       send({ type: "release", topic: table.name, position }),
     );
-    reader.setEnd(settings.ends[table.name] ?? 0);
+    reader.setEnd(Math.max(settings.ends[table.name] ?? 0, latestEnds.get(table.name) ?? 0));
     readers.set(table.name, reader);
     const loader = new Loader({
       topic: reader,
@@ -52,11 +66,6 @@ async function run(settings: LakeProcessSettings): Promise<() => Promise<void>> 
   // A lake process that died mid-load left files no commit lists.
   await compactor.sweepOrphans();
 
-  process.on("message", (message: ServerMessage) => {
-    if (message.type === "ends") {
-      for (const [topic, end] of Object.entries(message.ends)) readers.get(topic)?.setEnd(end);
-    }
-  });
   const report = () =>
     send({
       type: "status",
