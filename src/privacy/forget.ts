@@ -1,0 +1,129 @@
+/**
+ * The right to be forgotten: every row of a user, in every lake table, rewritten away.
+ *
+ * A user's rows are those with their `user_id` (as sent, or as its HMAC token when the policy hashes
+ * user ids), and those of the anonymous ids linked to them: an anonymous id that appears on a row
+ * with the user's id (identify, or any event that carries both). A linked anonymous id's rows that
+ * name another user are kept. Tables without those columns but with a `payload` (the quarantine
+ * `events_rejected`) lose the rows whose payload carries any of the ids as a value.
+ *
+ * Each table is rewritten and committed on its own (atomic per table). The deletion log records who
+ * asked, when, and the rows removed per table, with the user only as an HMAC token. Forgetting a
+ * user twice removes nothing the second time: the request is idempotent.
+ */
+import { randomUUID } from "node:crypto";
+import { join } from "node:path";
+import type { TableDef } from "../catalog/index.js";
+import { sqlIdent, sqlString } from "../warehouse/index.js";
+import { piiToken } from "./obfuscate.js";
+import { type LakeAccess, type RewriteResult, rewriteTable, sqlIn } from "./rewrite.js";
+import { appendDeletion, type DeletionRecord } from "./store.js";
+
+export interface ForgetRequest {
+  userId: string;
+  requestedBy: string;
+  secret: string;
+  dataDir: string;
+  /** Called with the table about to be rewritten, for progress. */
+  onTable?: (table: string) => void;
+}
+
+export async function forgetUser(lake: LakeAccess, request: ForgetRequest): Promise<DeletionRecord> {
+  const requestedAt = new Date().toISOString();
+  const userIds = withTokens([request.userId], request.secret);
+  const tables = await lake.catalog.tables();
+  const linked = await linkedAnonymousIds(lake, tables, userIds);
+  const anonymousIds = withTokens(linked, request.secret);
+  const rows: Record<string, number> = {};
+  for (const table of tables) {
+    const deleteWhere = userRows(table, userIds, anonymousIds);
+    if (deleteWhere === null) continue;
+    request.onTable?.(table.name);
+    const result: RewriteResult = await rewriteTable(lake, {
+      table,
+      operation: "forget",
+      deleteWhere,
+      changesWhere: deleteWhere,
+    });
+    if (result.rowsDeleted > 0) rows[table.name] = result.rowsDeleted;
+  }
+  const record: DeletionRecord = {
+    id: randomUUID(),
+    requested_at: requestedAt,
+    finished_at: new Date().toISOString(),
+    requested_by: request.requestedBy,
+    subject: piiToken(request.secret, request.userId),
+    linked_anonymous_ids: linked.length,
+    rows,
+    total_rows: Object.values(rows).reduce((sum, count) => sum + count, 0),
+  };
+  await appendDeletion(request.dataDir, record);
+  return record;
+}
+
+/** Each id and its HMAC token: a table may hold either, depending on the policy when it was written. */
+function withTokens(ids: readonly string[], secret: string): string[] {
+  const all = new Set<string>();
+  for (const id of ids) {
+    all.add(id);
+    all.add(piiToken(secret, id));
+  }
+  return [...all];
+}
+
+function columnsOf(table: TableDef): Set<string> {
+  return new Set(table.columns.map((column) => column.name));
+}
+
+/** Anonymous ids that appear on a row with one of the user's ids, in any table that has both. */
+async function linkedAnonymousIds(
+  lake: LakeAccess,
+  tables: TableDef[],
+  userIds: string[],
+): Promise<string[]> {
+  const found = new Set<string>();
+  const connection = await lake.engine.connect();
+  try {
+    for (const table of tables) {
+      const columns = columnsOf(table);
+      if (!columns.has("user_id") || !columns.has("anonymous_id")) continue;
+      const files = await lake.catalog.liveFiles(table.name);
+      if (files.length === 0) continue;
+      const paths = files.map((file) => sqlString(join(lake.lakeRoot, file.path))).join(", ");
+      const result = await connection.runAndReadAll(
+        `SELECT DISTINCT CAST(anonymous_id AS VARCHAR)
+         FROM read_parquet([${paths}], union_by_name = true, hive_partitioning = false)
+         WHERE ${sqlIn("CAST(user_id AS VARCHAR)", userIds)} AND anonymous_id IS NOT NULL`,
+      );
+      for (const [id] of result.getRowsJson() as [string][]) found.add(id);
+    }
+  } finally {
+    connection.closeSync();
+  }
+  return [...found];
+}
+
+/** The SQL predicate of the user's rows in a table, or null when the table cannot hold any. */
+function userRows(table: TableDef, userIds: string[], anonymousIds: string[]): string | null {
+  const columns = columnsOf(table);
+  const user = `CAST(${sqlIdent("user_id")} AS VARCHAR)`;
+  const anonymous = `CAST(${sqlIdent("anonymous_id")} AS VARCHAR)`;
+  if (columns.has("user_id") && columns.has("anonymous_id")) {
+    return `(${sqlIn(user, userIds)} OR (${sqlIn(anonymous, anonymousIds)} AND (user_id IS NULL OR ${sqlIn(user, userIds)})))`;
+  }
+  if (columns.has("user_id")) return sqlIn(user, userIds);
+  if (columns.has("anonymous_id")) return sqlIn(anonymous, anonymousIds);
+  if (columns.has("payload")) {
+    // A quarantined payload is the event's text: JSON (`"id"`) or a pixel's query string (`=id`).
+    const needles = [...userIds, ...anonymousIds].flatMap((id) => [
+      `contains(payload, ${sqlString(JSON.stringify(id))})`,
+      `regexp_matches(payload, ${sqlString(`(^|[?&])[^=&]*=${escapeRegex(encodeURIComponent(id))}(&|$)`)})`,
+    ]);
+    return `(${needles.join(" OR ")})`;
+  }
+  return null;
+}
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
