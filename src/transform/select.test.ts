@@ -1,0 +1,60 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { loadProject } from "./project.js";
+import { selectNodes } from "./select.js";
+import { SHOP_FIXTURE } from "./test-support.js";
+
+describe("selection", () => {
+  const project = loadProject(SHOP_FIXTURE);
+  const select = (...selectors: string[]) => selectNodes(project, selectors);
+
+  test("no selector is every node, parents before children", () => {
+    const all = select();
+    assert.equal(all.length, 10);
+    for (const [child, parents] of project.parents) {
+      for (const parent of parents)
+        assert.ok(all.indexOf(parent) < all.indexOf(child), `${parent} before ${child}`);
+    }
+  });
+
+  test("name+, +name, tag:, path:, source: and globs", () => {
+    assert.deepEqual(select("orders+"), ["orders", "customers"]);
+    assert.deepEqual(
+      new Set(select("+orders")),
+      new Set(["raw_orders", "raw_payments", "stg_orders", "stg_payments", "orders"]),
+    );
+    assert.deepEqual(select("tag:daily"), ["orders", "customers"]);
+    assert.deepEqual(select("path:models/staging"), ["stg_customers", "stg_orders", "stg_payments"]);
+    assert.deepEqual(select("source:sluice+"), ["fct_events", "daily_event_counts"]);
+    assert.deepEqual(new Set(select("stg_*")), new Set(["stg_customers", "stg_orders", "stg_payments"]));
+  });
+
+  test("selectors add up, a comma intersects, --exclude removes", () => {
+    assert.deepEqual(new Set(select("orders", "fct_events")), new Set(["orders", "fct_events"]));
+    assert.deepEqual(select("+customers,tag:daily"), ["orders", "customers"]);
+    assert.deepEqual(selectNodes(project, ["tag:daily"], ["customers"]), ["orders"]);
+  });
+
+  test("state:modified is what is new or changed since its last successful build", () => {
+    const built = new Map([...project.nodes.values()].map((node) => [node.name, node.checksum]));
+    built.set("stg_orders", "an older checksum");
+    built.delete("fct_events");
+    assert.deepEqual(
+      new Set(selectNodes(project, ["state:modified"], [], { builtChecksums: built })),
+      new Set(["stg_orders", "fct_events"]),
+    );
+    assert.deepEqual(selectNodes(project, ["state:modified+"], [], { builtChecksums: built }).sort(), [
+      "customers",
+      "daily_event_counts",
+      "fct_events",
+      "orders",
+      "stg_orders",
+    ]);
+  });
+
+  test("a selector that matches nothing is an error that says so", () => {
+    assert.throws(() => select("ordres"), { message: /no model or seed matches "ordres"/ });
+    assert.throws(() => select("tag:weekly"), { message: "no model or seed has tag weekly" });
+    assert.throws(() => select("config:x"), { message: /unknown selector method "config:"/ });
+  });
+});

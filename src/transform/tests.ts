@@ -1,0 +1,32 @@
+/**
+ * The SQL of the generic tests (dbt's semantics): each returns the failing rows, so a test
+ * passes when it returns none. Column names go in as written, as in dbt (an expression works).
+ */
+import type { TestDef } from "./project.js";
+
+/** `relation` is the tested table (SQL); `other` the relationships test's other side. */
+export function genericTestSql(test: TestDef, relation: string, other: string | null): string {
+  const column = test.column ?? "";
+  const from = test.where ? `(SELECT * FROM ${relation} WHERE ${test.where})` : relation;
+  switch (test.kind) {
+    case "unique":
+      return `SELECT ${column} AS unique_field, count(*) AS n_records FROM ${from}
+WHERE ${column} IS NOT NULL GROUP BY ${column} HAVING count(*) > 1`;
+    case "not_null":
+      return `SELECT * FROM ${from} WHERE ${column} IS NULL`;
+    case "accepted_values": {
+      const values = test.values.map(literal).join(", ");
+      return `SELECT ${column} AS value_field, count(*) AS n_records FROM ${from}
+WHERE ${column} IS NOT NULL AND CAST(${column} AS VARCHAR) NOT IN (${values}) GROUP BY ${column}`;
+    }
+    case "relationships":
+      return `SELECT child.${column} AS from_field FROM ${from} AS child
+LEFT JOIN ${other} AS parent ON child.${column} = parent.${test.field}
+WHERE child.${column} IS NOT NULL AND parent.${test.field} IS NULL`;
+    case "singular":
+      throw new Error("a singular test's SQL is its own template");
+  }
+}
+
+/** Values compare as text, so `values: [1, 2]` matches an integer column as dbt's quoting does a text one. */
+const literal = (value: unknown): string => `'${String(value).replaceAll("'", "''")}'`;
