@@ -1,0 +1,367 @@
+/**
+ * Quality of lake tables: profiles (`profileTable`) and checks (`runChecks`), with their
+ * history in `<data-dir>/quality.db` and alerts once per failing check until it recovers.
+ *
+ * Both read the lake on their own sandboxed DuckDB (few threads in the server, so profiling
+ * after loads does not take the collector's cores). Loads, syncs and the events loader reach
+ * them through `QualityWatcher`; transformations call them after a build, and can audit a
+ * candidate's files before publishing (`runChecks(table, { candidate })` → `blocking`).
+ */
+import { join, resolve } from "node:path";
+import type { DuckDBInstance } from "@duckdb/node-api";
+import type { Catalog, DataFile, TableDef } from "../catalog/index.js";
+import type { Config } from "../config/index.js";
+import { createEngine, sqlIdent, sqlString, Warehouse } from "../warehouse/index.js";
+import { Alerter, failureAlert, recoveryAlert } from "./alerts.js";
+import type { CheckContext, Outcome } from "./checks/check.js";
+import { CHECK_KINDS } from "./checks/registry.js";
+import type { CheckResult, Profile } from "./model.js";
+import { LOW_CARDINALITY, profileRows, SAMPLE_VECTOR, sampleStride } from "./profile.js";
+import { type CheckDefinition, loadProject, type Project, projectFingerprint } from "./project.js";
+import { QualityStore } from "./store.js";
+
+export type QualityConfig = Pick<
+  Config,
+  | "data_dir"
+  | "quality_project"
+  | "alert_webhook_url"
+  | "alert_smtp_url"
+  | "alert_email_to"
+  | "alert_email_from"
+  | "duckdb_memory_limit"
+  | "query_timeout_ms"
+  | "profile_sample_rows"
+>;
+
+export interface OpenQualityOptions {
+  config: QualityConfig;
+  catalog: Catalog;
+  /** DuckDB threads for profiles and checks (default 1: background work keeps to one core). */
+  threads?: number;
+  /** The project folder with the check files (default: `quality_project`, else the current folder). */
+  projectDir?: string;
+}
+
+/** A problem with the request itself (no such table): the CLI and HTTP API report it as such. */
+export class QualityError extends Error {}
+
+export interface ProfileOptions {
+  /** Partitions to profile (`2026-11-25`; those without rows are skipped); default: those whose rows changed since their last profile. */
+  partitions?: string[];
+  /** Profile even when nothing changed since the last profile. */
+  force?: boolean;
+}
+
+export interface RunChecksOptions {
+  /** What ran them, for the history: load, build, schedule, cli, api, audit. */
+  trigger: string;
+  /** Only the checks with these names. */
+  names?: string[];
+  /**
+   * Write-audit-publish: check these Parquet files (under the lake, not committed yet) as if they
+   * were the table, instead of the live table. A build or load that gets `blocking` back should
+   * not commit them.
+   */
+  candidate?: { table: TableDef; paths: string[] };
+  /** The time the checks count as now (default: now). */
+  now?: Date;
+  /** Send alerts for failures and recoveries (default true). */
+  alert?: boolean;
+}
+
+export interface ChecksRun {
+  table: string;
+  results: CheckResult[];
+  /** An error-severity check failed or could not run: what was checked should not be published. */
+  blocking: boolean;
+  /** Alerts that could not be delivered. */
+  alertProblems: string[];
+}
+
+export async function openQuality(options: OpenQualityOptions): Promise<Quality> {
+  const lakeRoot = join(options.config.data_dir, "lake");
+  const engine = await createEngine({
+    threads: options.threads ?? 1,
+    memoryLimit: options.config.duckdb_memory_limit || undefined,
+    sandbox: { readableDirs: [lakeRoot], tempDir: join(options.config.data_dir, "tmp") },
+  });
+  const projectDir = resolve(options.projectDir ?? (options.config.quality_project || "."));
+  return new Quality({ ...options, engine, lakeRoot, projectDir });
+}
+
+export class Quality {
+  readonly store: QualityStore;
+  readonly projectDir: string;
+  readonly #catalog: Catalog;
+  readonly #engine: DuckDBInstance;
+  readonly #warehouse: Warehouse;
+  readonly #alerter: Alerter;
+  readonly #lakeRoot: string;
+  readonly #sampleRows: number;
+  #project: Project | null = null;
+
+  constructor(options: {
+    config: QualityConfig;
+    catalog: Catalog;
+    engine: DuckDBInstance;
+    lakeRoot: string;
+    projectDir: string;
+  }) {
+    this.#catalog = options.catalog;
+    this.#engine = options.engine;
+    this.projectDir = options.projectDir;
+    this.#lakeRoot = options.lakeRoot;
+    this.#sampleRows = options.config.profile_sample_rows;
+    this.store = new QualityStore(join(options.config.data_dir, "quality.db"));
+    this.#warehouse = new Warehouse({
+      catalog: options.catalog,
+      engine: options.engine,
+      lakeRoot: options.lakeRoot,
+      timeoutMs: options.config.query_timeout_ms,
+    });
+    this.#alerter = new Alerter(options.config);
+  }
+
+  /** The project's checks, read again whenever a check file changed. Throws ProjectError. */
+  project(): Project {
+    if (!this.#project || this.#project.fingerprint !== projectFingerprint(this.projectDir)) {
+      this.#project = loadProject(this.projectDir);
+    }
+    return this.#project;
+  }
+
+  async table(name: string): Promise<TableDef> {
+    const table = (await this.#catalog.tables()).find((candidate) => candidate.name === name);
+    if (!table) throw new QualityError(`no table ${name} in the lake`);
+    return table;
+  }
+
+  /** A partitioned table's partitions that hold rows, oldest first. */
+  async partitions(name: string): Promise<string[]> {
+    const files = await this.#catalog.liveFiles(name);
+    return [...new Set(files.filter((file) => file.rows > 0).map((file) => file.partition))].sort();
+  }
+
+  /**
+   * Profiles a table: an unpartitioned one whole, when it changed since its last profile; a
+   * partitioned one per partition, those given or those whose rows changed. Returns the new profiles.
+   */
+  async profileTable(name: string, options: ProfileOptions = {}): Promise<Profile[]> {
+    const table = await this.table(name);
+    const lease = await this.#catalog.lease(600_000);
+    try {
+      const files = lease.files(name);
+      const latest = new Map(this.store.latestProfiles(name).map((profile) => [profile.partition, profile]));
+      const lowCardinality = new Set(
+        [...latest.values()].flatMap((profile) =>
+          profile.columns
+            .filter((column) => column.distinct !== undefined && column.distinct <= LOW_CARDINALITY)
+            .map((column) => column.name),
+        ),
+      );
+      const targets: { partition: string; files: DataFile[] }[] = [];
+      if (table.partitionBy) {
+        const byPartition = new Map<string, DataFile[]>();
+        for (const file of files) {
+          const list = byPartition.get(file.partition);
+          if (list) list.push(file);
+          else byPartition.set(file.partition, [file]);
+        }
+        const wanted = options.partitions ?? [...byPartition.keys()].sort();
+        for (const partition of wanted) {
+          const partitionFiles = byPartition.get(partition) ?? [];
+          if (partitionFiles.length === 0) continue;
+          const rows = partitionFiles.reduce((sum, file) => sum + file.rows, 0);
+          const stale = latest.get(partition)?.rows !== rows;
+          if (options.force || options.partitions || stale)
+            targets.push({ partition, files: partitionFiles });
+        }
+      } else {
+        const tableSnapshot = await this.#catalog.tableSnapshot(name);
+        const previous = latest.get("");
+        if (options.force || !previous || previous.snapshot < tableSnapshot)
+          targets.push({ partition: "", files });
+      }
+      const profiles: Profile[] = [];
+      for (const target of targets) {
+        const started = performance.now();
+        const paths = target.files.map((file) => join(this.#lakeRoot, file.path));
+        const total = target.files.reduce((sum, file) => sum + file.rows, 0);
+        const stride = sampleStride(total, this.#sampleRows);
+        const relation =
+          stride > 0 ? this.#sampleRelation(table, paths, stride) : this.#relation(table, paths);
+        const { rows, sampledRows, columns } = await profileRows(
+          this.#engine,
+          relation,
+          table.columns,
+          lowCardinality,
+          stride > 0 ? total : undefined,
+        );
+        profiles.push(
+          this.store.addProfile({
+            table: name,
+            partition: target.partition,
+            snapshot: lease.snapshot,
+            profiledAt: new Date().toISOString(),
+            rows,
+            sampledRows,
+            durationMs: Math.round((performance.now() - started) * 10) / 10,
+            columns,
+          }),
+        );
+      }
+      return profiles;
+    } finally {
+      await lease.release();
+    }
+  }
+
+  /** Runs the table's checks (declared in the project), records them and alerts. */
+  async runChecks(name: string, options: RunChecksOptions): Promise<ChecksRun> {
+    const definitions = (this.project().tables.get(name)?.checks ?? []).filter(
+      (check) => !options.names || options.names.includes(check.name),
+    );
+    const now = options.now ?? new Date();
+    let table: TableDef | null = options.candidate?.table ?? null;
+    let missingTable: string | null = null;
+    if (!table) {
+      try {
+        table = await this.table(name);
+      } catch (error) {
+        missingTable = (error as Error).message;
+      }
+    }
+    const results: CheckResult[] = [];
+    for (const definition of definitions) {
+      const started = performance.now();
+      let outcome: Outcome | { error: string };
+      if (!table) {
+        outcome = { error: missingTable ?? `no table ${name}` };
+      } else {
+        try {
+          outcome = await this.#judge(definition, table, now, options.candidate);
+        } catch (error) {
+          outcome = { error: (error as Error).message };
+        }
+      }
+      results.push(
+        this.store.addResult({
+          table: name,
+          check: definition.name,
+          kind: definition.kind,
+          severity: definition.severity,
+          status: "error" in outcome ? "error" : outcome.passed ? "pass" : "fail",
+          observed: "error" in outcome ? null : outcome.observed,
+          message: "error" in outcome ? `could not run: ${outcome.error}` : outcome.message,
+          sample: "error" in outcome ? null : (outcome.sample ?? null),
+          trigger: options.trigger,
+          ranAt: new Date().toISOString(),
+          durationMs: Math.round((performance.now() - started) * 10) / 10,
+        }),
+      );
+    }
+    const alertProblems = options.alert === false ? [] : await this.#alert(name, results, !options.names);
+    return {
+      table: name,
+      results,
+      blocking: results.some((result) => result.severity === "error" && result.status !== "pass"),
+      alertProblems,
+    };
+  }
+
+  /** Runs the checks of every table the project declares checks for (or of `tables`). */
+  async runAll(options: RunChecksOptions & { tables?: string[] }): Promise<ChecksRun[]> {
+    const runs: ChecksRun[] = [];
+    for (const table of options.tables ?? [...this.project().tables.keys()]) {
+      runs.push(await this.runChecks(table, options));
+    }
+    return runs;
+  }
+
+  async close(): Promise<void> {
+    this.#alerter.close();
+    this.store.close();
+    this.#engine.closeSync();
+  }
+
+  async #judge(
+    definition: CheckDefinition,
+    table: TableDef,
+    now: Date,
+    candidate: RunChecksOptions["candidate"],
+  ): Promise<Outcome> {
+    const kind = CHECK_KINDS.get(definition.kind);
+    if (!kind) throw new Error(`unknown check type ${definition.kind}`);
+    const source = candidate ? `(${this.#relation(table, candidate.paths)})` : `main.${sqlIdent(table.name)}`;
+    const relation = definition.where ? `(SELECT * FROM ${source} WHERE ${definition.where})` : source;
+    const context: CheckContext = {
+      table,
+      relation,
+      now,
+      query: (sql) => this.#warehouse.query(sql),
+      previousColumns: async () => {
+        const profile = candidate
+          ? (this.store.history(table.name, { limit: 1 })[0] ?? null)
+          : this.store.profileBefore(table.name, await this.#catalog.tableSnapshot(table.name));
+        return profile ? { columns: profile.columns, profiledAt: profile.profiledAt } : null;
+      },
+    };
+    return kind.run(definition.spec, context);
+  }
+
+  /** The SELECT reading a table's rows from these files (a typed empty row set when there are none). */
+  #relation(table: TableDef, paths: string[]): string {
+    if (paths.length === 0) {
+      const columns = table.columns.map(
+        (column) => `CAST(NULL AS ${column.type}) AS ${sqlIdent(column.name)}`,
+      );
+      return `SELECT ${columns.join(", ")} WHERE false`;
+    }
+    return this.#warehouse.tableSql(table, `[${paths.map(sqlString).join(", ")}]`);
+  }
+
+  /**
+   * An evenly spread sample of the files' rows: the first vector of every `stride` rows of each
+   * file. Read by column name and cast like the table (`Warehouse.tableSql`), so files written
+   * before a column was added or widened read as the table does.
+   */
+  #sampleRelation(table: TableDef, paths: string[], stride: number): string {
+    const typed = table.columns.map((column) => `CAST(NULL AS ${column.type}) AS ${sqlIdent(column.name)}`);
+    const casts = table.columns.map(
+      (column) => `CAST(${sqlIdent(column.name)} AS ${column.type}) AS ${sqlIdent(column.name)}`,
+    );
+    const files = `[${paths.map(sqlString).join(", ")}]`;
+    return `SELECT ${casts.join(", ")} FROM (SELECT ${typed.join(", ")} WHERE false UNION ALL BY NAME
+      SELECT * EXCLUDE (file_row_number) FROM read_parquet(${files}, union_by_name = true, file_row_number = true)
+      WHERE file_row_number % ${stride} < ${SAMPLE_VECTOR})`;
+  }
+
+  /**
+   * One alert per failing check until it recovers, then one recovery message. A transition is
+   * stored only once delivered, so an alert that could not be sent is tried again next run.
+   */
+  async #alert(table: string, results: CheckResult[], allChecks: boolean): Promise<string[]> {
+    const problems: string[] = [];
+    for (const result of results) {
+      const open = this.store.openAlert(table, result.check);
+      const failing = result.status !== "pass";
+      if (failing && !open) {
+        const sent = this.#alerter.enabled ? await this.#alerter.send(failureAlert(result)) : [];
+        problems.push(...sent);
+        if (sent.length === 0) this.store.raiseAlert(result);
+      } else if (!failing && open) {
+        const sent = this.#alerter.enabled ? await this.#alerter.send(recoveryAlert(result, open.since)) : [];
+        problems.push(...sent);
+        if (sent.length === 0) this.store.clearAlert(table, result.check);
+      }
+    }
+    // A check taken out of the project cannot recover: its alert is closed without a message.
+    if (allChecks) {
+      const current = new Set(results.map((result) => result.check));
+      for (const open of this.store.openAlerts()) {
+        if (open.table === table && !current.has(open.check)) this.store.clearAlert(table, open.check);
+      }
+    }
+    return problems;
+  }
+}
