@@ -1,0 +1,62 @@
+/** The HTTP API, as the browser app calls it: JSON in and out, the session cookie, the CSRF header. */
+
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+export async function api<T = Record<string, unknown>>(
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<T> {
+  const response = await fetch(path, {
+    method,
+    headers: {
+      "x-sluice-csrf": "1",
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: "same-origin",
+  });
+  const text = await response.text();
+  let parsed: unknown = null;
+  try {
+    parsed = text === "" ? null : JSON.parse(text);
+  } catch {
+    parsed = { error: text };
+  }
+  if (!response.ok) {
+    const message =
+      (parsed as { error?: string } | null)?.error ?? `${response.status} ${response.statusText}`;
+    if (response.status === 401 && !location.pathname.startsWith("/signin")) {
+      location.href = `/signin?next=${encodeURIComponent(location.pathname + location.search)}`;
+    }
+    throw new ApiError(message, response.status);
+  }
+  return parsed as T;
+}
+
+export interface QueryResult {
+  columns: { name: string; type: string }[];
+  rows: unknown[][];
+  truncated?: boolean;
+  sql?: string;
+  cached?: boolean;
+  ms?: number;
+}
+
+export type Role = "viewer" | "editor" | "admin";
+
+export interface Me {
+  role: Role;
+  via: string;
+  user: { id: number; username: string; role: Role; hasPassword: boolean } | null;
+}
+
+const RANK: Record<Role, number> = { viewer: 0, editor: 1, admin: 2 };
+export const can = (me: Me, role: Role): boolean => RANK[me.role] >= RANK[role];

@@ -1,0 +1,62 @@
+/**
+ * The one HTML page of the browser app: it loads the bundle, which draws every view and talks
+ * only to the HTTP API. Every app path answers with it, so links and reloads work.
+ */
+
+/** Paths the browser app handles (Fastify route syntax). */
+export const APP_PAGES = [
+  "/",
+  "/signin",
+  "/sql",
+  "/explore",
+  "/funnels",
+  "/retention",
+  "/charts",
+  "/charts/new",
+  "/charts/:id",
+  "/dashboards",
+  "/dashboards/:id",
+  "/catalog",
+  "/live",
+  "/users",
+  "/settings",
+];
+
+export function renderShell(): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sluice</title>
+<link rel="stylesheet" href="/assets/app.css">
+</head>
+<body>
+<div id="app"><p class="loading">Loading…</p></div>
+<script type="module" src="/assets/main.js"></script>
+</body>
+</html>
+`;
+}
+
+/** The page a one-time link opens: one button that signs in (a POST), with no script. */
+export function renderLinkPage(username: string): string {
+  const name = username.replace(/[<>&"']/g, (char) => `&#${char.charCodeAt(0)};`);
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in to Sluice</title>
+<link rel="stylesheet" href="/assets/app.css">
+</head>
+<body>
+<div class="signin">
+<h1>Sluice</h1>
+<p>This one-time link signs you in as <strong>${name}</strong>.</p>
+<form method="post"><button class="primary" id="continue" type="submit">Continue as ${name}</button></form>
+</div>
+</body>
+</html>
+`;
+}
