@@ -4,14 +4,17 @@
  * a benchmark finds wrong results (lost events, differing answers); a goal
  * that is merely missed is reported as MISS with exit code 0.
  */
+import { dashboardParams, runDashboard } from "./dashboard.js";
 import { freshnessParams, runFreshness } from "./freshness.js";
 import { ingestParams, runIngest } from "./ingest.js";
 import { runCleanups } from "./lib/cleanup.js";
 import { describeParams, type ParamSpecs, parseParams, UsageError } from "./lib/params.js";
+import { qualityParams, runQuality } from "./quality.js";
 import { queryParams, runQuery } from "./query.js";
 import { runSources, sourcesParams } from "./sources.js";
 import { runSqlPaths, sqlPathsParams } from "./sql-paths.js";
 import { runTrackers, trackersParams } from "./trackers.js";
+import { runTransform, transformParams } from "./transform.js";
 
 interface Benchmark {
   summary: string;
@@ -32,6 +35,22 @@ const BENCHMARKS: Record<string, Benchmark> = {
     params: freshnessParams,
     run: runFreshness,
   },
+  query: {
+    summary: "eleven analytic queries through /v1/query vs. DuckDB directly on the same Parquet",
+    params: queryParams,
+    run: runQuery,
+  },
+  dashboard: {
+    summary: "the Shop overview dashboard's load (all panels), p50/p95 cold and cached",
+    params: dashboardParams,
+    run: runDashboard,
+  },
+  transform: {
+    summary:
+      "sluice build of a 30-model project vs. the same SQL in DuckDB directly; compile of 1,000 models",
+    params: transformParams,
+    run: runTransform,
+  },
   sources: {
     summary: "sluice load of a CSV file and sluice sync of a PostgreSQL table, beside DuckDB's readers",
     params: sourcesParams,
@@ -48,10 +67,10 @@ const BENCHMARKS: Record<string, Benchmark> = {
     params: trackersParams,
     run: runTrackers,
   },
-  query: {
-    summary: "eleven analytic queries through /v1/query vs. DuckDB directly on the same Parquet",
-    params: queryParams,
-    run: runQuery,
+  quality: {
+    summary: "profiling every partition a load touched, as a share of the load's time",
+    params: qualityParams,
+    run: runQuality,
   },
 };
 

@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 import { randomBytes } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { printFirstLogin, registerUsersCommands } from "../accounts/cli.js";
 import { BusLockedError, busOwnerPid } from "../bus/index.js";
 import { openSqliteCatalog } from "../catalog/index.js";
+import { SchemaError, SchemaRegistry } from "../collect/index.js";
 import { type Config, ConfigError, loadConfig } from "../config/index.js";
 import { startDemoShop } from "../demo/index.js";
+import { registerPrivacyCommands } from "../privacy/cli.js";
 import { busPath, catalogPath, ServeError, serve } from "../server/index.js";
 import {
   type BookmarkState,
@@ -21,8 +24,11 @@ import {
   tableNameProblem,
 } from "../sources/index.js";
 import { createEngine, QueryError } from "../warehouse/index.js";
+import { ensureShopOverview, SavedStore } from "../web/index.js";
 import { FORMATS, type Format, formatResult } from "./format.js";
+import { registerQualityCommands } from "./quality.js";
 import { runQuery } from "./query.js";
+import { registerTransformCommands } from "./transform.js";
 
 /** A user-facing failure: printed as one line, exit code 1. */
 class CliError extends Error {}
@@ -110,7 +116,10 @@ withServerOptions(
   }
   const server = await serve(config);
   console.log(`sluice: serving ${config.data_dir} on ${server.url}`);
-  console.log(`sluice: PostgreSQL protocol on ${server.pgAddress} (password: an API token)`);
+  printFirstLogin(server.sluice.accounts, server.url);
+  console.log(
+    `sluice: PostgreSQL protocol on ${server.pgAddress} (your user name and password, or an API token)`,
+  );
   onShutdown(() => server.close());
 });
 
@@ -147,6 +156,9 @@ withServerOptions(
     console.log(
       `  try: curl -s -X POST ${server.url}/v1/query -H 'Authorization: Bearer ${config.admin_token}' -d '{"sql":"select event, count(*) from events group by 1 order by 2 desc"}'`,
     );
+    const overview = ensureShopOverview(new SavedStore(server.sluice.accounts.db));
+    console.log(`  dashboard:   ${server.url}/dashboards/${overview.id}`);
+    printFirstLogin(server.sluice.accounts, server.url);
     onShutdown(async () => {
       await shop.stop();
       await server.close();
@@ -257,6 +269,71 @@ program
       engine.closeSync();
     }
   });
+
+const schemasCommand = program
+  .command("schemas")
+  .description("JSON Schemas that incoming track events must match (a running server picks changes up)");
+
+const schemaOptions = (command: Command) =>
+  command
+    .option("--data-dir <dir>", "where data lives (default ./sluice-data, or SLUICE_DATA_DIR)")
+    .option("--config <file>", "configuration file (default <data-dir>/sluice.yaml)");
+
+schemaOptions(
+  schemasCommand
+    .command("add")
+    .description("register a schema for an event name, or a Snowplow schema by its own iglu URI")
+    .argument("<file>", "the JSON Schema file")
+    .option("--event <name>", 'the track event it is for (default: the iglu URI of its "self")'),
+).action(async (file: string, options: CommonOptions & { event?: string }) => {
+  const config = configFrom(options);
+  let schema: unknown;
+  try {
+    schema = JSON.parse(await readFile(file, "utf8"));
+  } catch (error) {
+    throw new CliError(`cannot read a JSON schema from ${file}: ${(error as Error).message}`);
+  }
+  await mkdir(config.data_dir, { recursive: true });
+  try {
+    const added = new SchemaRegistry(config.data_dir).add(schema, options.event);
+    console.log(`${added.replaced ? "replaced" : "registered"} the schema of ${added.schema.key}`);
+  } catch (error) {
+    if (error instanceof SchemaError) throw new CliError(`${file}: ${error.message}`);
+    throw error;
+  }
+});
+
+schemaOptions(
+  schemasCommand
+    .command("list", { isDefault: true })
+    .description("the registered schemas")
+    .addOption(new Option("--format <format>", "output format").choices(FORMATS).default("table")),
+).action(async (options: CommonOptions & { format: Format }) => {
+  const schemas = new SchemaRegistry(configFrom(options).data_dir).list();
+  if (options.format === "json") {
+    console.log(JSON.stringify({ schemas }));
+    return;
+  }
+  const columns = ["key", "added_at", "properties"].map((name) => ({ name, type: "" }));
+  const rows = schemas.map((entry) => [
+    entry.key,
+    entry.addedAt,
+    Object.keys((entry.schema.properties as Record<string, unknown> | undefined) ?? {}).join(", "),
+  ]);
+  console.log(formatResult({ columns, rows }, options.format));
+});
+
+schemaOptions(
+  schemasCommand
+    .command("remove")
+    .description("stop checking events against a schema")
+    .argument("<key>", "the event name or iglu URI it is registered under"),
+).action(async (key: string, options: CommonOptions) => {
+  if (!new SchemaRegistry(configFrom(options).data_dir).remove(key)) {
+    throw new CliError(`no schema is registered for "${key}"`);
+  }
+  console.log(`removed the schema of ${key}`);
+});
 
 const bookmarkCommand = program
   .command("bookmark")
@@ -415,6 +492,11 @@ function terminalProgress(name: string): { update: ProgressListener; clear(): vo
     },
   };
 }
+
+registerPrivacyCommands(program);
+registerUsersCommands(program);
+registerQualityCommands(program);
+registerTransformCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -3,7 +3,9 @@
  * reading client times, IP truncation and small value checks.
  */
 import { isIP } from "node:net";
+import type { DoorPolicy } from "../privacy/door.js";
 import { parseIsoMillis } from "./iso-time.js";
+import type { SchemaCheck } from "./schemas.js";
 
 /** A problem with one input; `field` is its path in the request, e.g. `batch[3].event`. */
 export class Invalid {
@@ -25,6 +27,10 @@ export interface Arrival {
   /** `receivedAtMs` as an ISO string, formatted once per request. */
   receivedAt: string;
   remoteAddress: string | undefined;
+  /** The PII policy in force for this request (src/privacy), applied in `accepted` and `rejectedRow`. */
+  privacy?: DoorPolicy;
+  /** The event schemas in force for this request (schemas.ts), checked as each event is normalised. */
+  schemas?: SchemaCheck;
 }
 
 /** The longest accepted client event id (messageId, eid, uuid): ids are kept in memory for deduplication. */

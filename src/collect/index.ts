@@ -30,6 +30,7 @@
  * (below, on the calling thread) dedupes, appends once per topic, counts and answers.
  */
 import type { Topic } from "../bus/index.js";
+import type { PrivacyHandle } from "../privacy/door.js";
 import { Deduper } from "./dedupe.js";
 import { DEFAULT_ENRICHMENT, type EnrichmentSettings, enricherFor } from "./enrich.js";
 import { PreparePool } from "./pool.js";
@@ -42,6 +43,7 @@ import {
   prepare,
   type RequestToPrepare,
 } from "./prepare.js";
+import type { SharedHandle } from "./shared-settings.js";
 
 export { corsHeaders, PREFLIGHT_HEADERS } from "./cors.js";
 export { Deduper, type DeduperOptions } from "./dedupe.js";
@@ -54,6 +56,8 @@ export {
   type CollectResponse,
   DEFAULT_LIMITS,
 } from "./prepare.js";
+export { SchemaRegistry, schemasPath } from "./schema-registry.js";
+export { type EventSchema, SchemaError } from "./schemas.js";
 export { SEGMENT_PATHS, truncateIp } from "./segment.js";
 export { TRACKER_SCRIPT } from "./tracker.js";
 
@@ -82,6 +86,12 @@ export interface CollectorOptions {
   workerUrl?: URL;
   /** User agent and GeoIP enrichment; user agents are parsed, no GeoIP, by default. */
   enrichment?: EnrichmentSettings;
+  /** The PII policy applied before anything is stored (src/privacy); none by default. */
+  privacy?: PrivacyHandle;
+  /** The event schemas checked before anything is stored (schemas.ts); none by default. */
+  schemas?: SharedHandle;
+  /** The raw zone's topic: the events before PII obfuscation, when the policy keeps them. */
+  raw?: Topic;
 }
 
 export interface CollectRequest {
@@ -114,6 +124,7 @@ const NEWLINE = 0x0a;
 export class Collector {
   private readonly events: Topic;
   private readonly rejected: Topic;
+  private readonly raw: Topic | undefined;
   private readonly settings: PrepareSettings;
   private readonly deduper: Deduper;
   private readonly now: () => number;
@@ -129,10 +140,13 @@ export class Collector {
   constructor(options: CollectorOptions) {
     this.events = options.events;
     this.rejected = options.rejected;
+    this.raw = options.raw;
     this.settings = {
       writeKeys: options.writeKeys,
       limits: { ...DEFAULT_LIMITS, ...options.limits },
       enrichment: options.enrichment ?? DEFAULT_ENRICHMENT,
+      privacy: options.privacy,
+      schemas: options.schemas,
     };
     // Fails here, at start-up, when the GeoIP database cannot be read.
     enricherFor(this.settings.enrichment);
@@ -228,8 +242,16 @@ export class Collector {
           });
     for (const id of newIds) inFlight.set(id, eventsStored);
     const rowsStored = rejectedLines.length === 0 ? STORED : appendDurably(this.rejected, rejectedLines);
+    const { rawLines } = prepared;
+    const rawStored =
+      this.raw === undefined || rawLines === undefined || newIds.length === 0
+        ? STORED
+        : appendDurably(
+            this.raw,
+            withoutLines(Buffer.from(rawLines.buffer, rawLines.byteOffset, rawLines.length), resent),
+          );
 
-    const outcomes = await Promise.all([eventsStored, rowsStored, ...originals]);
+    const outcomes = await Promise.all([eventsStored, rowsStored, rawStored, ...originals]);
     for (const id of newIds) {
       if (inFlight.get(id) === eventsStored) inFlight.delete(id);
     }

@@ -6,9 +6,12 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { gzipSync } from "node:zlib";
 import { PostHog } from "posthog-node";
+import { piiToken } from "../privacy/index.js";
 import { eventually, query, startTestServer, WRITE_KEY } from "../server/test-support.js";
 
 type Server = Awaited<ReturnType<typeof startTestServer>>;
+
+const PII_SECRET = "posthog-test-secret";
 
 async function rows(server: Server, sql: string): Promise<unknown[][]> {
   return (await query(server.url, sql)).rows;
@@ -17,7 +20,7 @@ async function rows(server: Server, sql: string): Promise<unknown[][]> {
 describe("PostHog clients against a real server", () => {
   let server: Server;
   before(async () => {
-    server = await startTestServer();
+    server = await startTestServer({ pii_secret: PII_SECRET });
   });
   after(async () => {
     await server.close();
@@ -48,13 +51,29 @@ describe("PostHog clients against a real server", () => {
     );
     const result = await rows(
       server,
-      `SELECT event_type, event, anonymous_id, source, page_url, page_path, session_id,
+      // Events without $session_id get Sluice's own session (by inactivity), shown here as "assigned".
+      `SELECT event_type, event, anonymous_id, source, page_url, page_path,
+              CASE WHEN session_id = 'ph-session' THEN session_id WHEN session_id IS NOT NULL THEN 'assigned' END,
               properties->>'plan', traits->>'email', context->>'previousId', context->'library'->>'name',
               length(event_id) > 0, abs(epoch_ms(received_at) - epoch_ms(ts)) < 60000
        FROM events WHERE ${where} ORDER BY event_type`,
     );
     assert.deepEqual(result, [
-      ["alias", null, null, "default", null, null, null, null, null, "ph-old-id", "posthog-node", true, true],
+      [
+        "alias",
+        null,
+        null,
+        "default",
+        null,
+        null,
+        "assigned",
+        null,
+        null,
+        "ph-old-id",
+        "posthog-node",
+        true,
+        true,
+      ],
       [
         "identify",
         null,
@@ -62,9 +81,10 @@ describe("PostHog clients against a real server", () => {
         "default",
         null,
         null,
+        "assigned",
         null,
-        null,
-        "ph@example.com",
+        // Hashed at the door by the default privacy policy.
+        piiToken(PII_SECRET, "ph@example.com"),
         null,
         "posthog-node",
         true,
@@ -92,7 +112,7 @@ describe("PostHog clients against a real server", () => {
         "default",
         null,
         null,
-        null,
+        "assigned",
         "team",
         null,
         null,

@@ -62,6 +62,7 @@ import {
   type RequestToPrepare,
   refused,
 } from "./request.js";
+import { withSchema } from "./schemas.js";
 
 const CAPTURE_PATHS = ["/batch/", "/e/", "/i/v0/e/", "/capture/"];
 
@@ -162,7 +163,7 @@ function preparePosthog(
       result =
         requestKey !== undefined && key !== undefined && key !== requestKey
           ? new Invalid(`${at}api_key`, `${at}api_key (or properties.token) differs from the request's.`)
-          : normalisePosthogEvent(item, at, sentAtMs, arrival);
+          : withSchema(normalisePosthogEvent(item, at, sentAtMs, arrival), arrival, at);
     }
     if (result instanceof Invalid) {
       outcome.reject(index, result.field, result.reason, quarantined(item, limits.maxEventBytes));

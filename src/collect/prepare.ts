@@ -5,6 +5,7 @@
  * as a bus line, every rejected input as a quarantine row. What is left for the main thread (dedupe,
  * the bus appends, counters) is in `Collector` (index.ts).
  */
+import { doorPolicy } from "../privacy/door.js";
 import type { Arrival } from "./fields.js";
 import { POSTHOG } from "./posthog.js";
 import {
@@ -15,6 +16,7 @@ import {
   type Protocol,
   type RequestToPrepare,
 } from "./request.js";
+import { schemaCheck } from "./schemas.js";
 import { SEGMENT } from "./segment.js";
 import { SNOWPLOW } from "./snowplow.js";
 
@@ -61,6 +63,8 @@ export function prepare(request: RequestToPrepare, settings: PrepareSettings): P
       receivedAtMs: request.receivedAtMs,
       receivedAt: new Date(request.receivedAtMs).toISOString(),
       remoteAddress: request.remoteAddress,
+      privacy: settings.privacy === undefined ? undefined : doorPolicy(settings.privacy),
+      schemas: settings.schemas === undefined ? undefined : schemaCheck(settings.schemas),
     };
     return protocol.prepare(request, settings, arrival);
   } catch {

@@ -4,9 +4,11 @@
  * protocol uses to build that answer, so quarantine rows and bus lines look the same whatever the
  * protocol.
  */
+import type { PrivacyHandle } from "../privacy/door.js";
 import { type EnrichmentSettings, enricherFor } from "./enrich.js";
 import type { Arrival } from "./fields.js";
 import type { CanonicalEvent, RejectedEvent } from "./model.js";
+import type { SharedHandle } from "./shared-settings.js";
 
 export interface CollectorLimits {
   /** Largest event, measured as the text of the event as sent; default 32 KiB. */
@@ -23,6 +25,10 @@ export interface PrepareSettings {
   writeKeys: ReadonlyMap<string, string>;
   limits: CollectorLimits;
   enrichment: EnrichmentSettings;
+  /** The PII policy's shared memory (src/privacy); none: events are stored as the protocols make them. */
+  privacy?: PrivacyHandle;
+  /** The event schemas' shared memory (schemas.ts); none: no event is checked against a schema. */
+  schemas?: SharedHandle;
 }
 
 /** What preparing needs of a request: plain data, cheap to send to a worker. */
@@ -72,6 +78,8 @@ export interface PreparedRequest {
   eventLines: Buffer;
   /** Quarantine rows as bus lines; empty when there are none. */
   rejectedLines: Buffer;
+  /** With the raw zone on: the accepted events before PII obfuscation, as bus lines for `events_raw`. */
+  rawLines?: Buffer;
   /** Inputs refused as invalid: rejected batch items, or 1 for a refused request. */
   refused: number;
 }
@@ -138,12 +146,16 @@ export function accepted(
 ): PreparedRequest {
   const enricher = enricherFor(enrichment);
   for (const event of events) enricher.enrich(event);
+  const rawLines = arrival.privacy?.rawZone ? encodeEvents(events) : undefined;
+  const obfuscate = arrival.privacy?.forSource(arrival.source).apply;
+  if (obfuscate) for (const event of events) obfuscate(event);
   return {
     response,
     source: arrival.source,
     eventIds: events.map((event) => event.event_id),
     eventLines: encodeEvents(events),
     rejectedLines: encodeLines(rejectedLines),
+    rawLines,
     refused: rejectedLines.length,
   };
 }
@@ -179,7 +191,13 @@ export function encodeLines(lines: string[]): Buffer {
 
 /** A quarantine row as a bus line's text. */
 export function rejectedRow(payload: string, arrival: Arrival, reason: string): string {
-  const row: RejectedEvent = { payload, source: arrival.source, received_at: arrival.receivedAt, reason };
+  const scrub = arrival.privacy?.forSource(arrival.source).scrub;
+  const row: RejectedEvent = {
+    payload: scrub === undefined ? payload : scrub(payload),
+    source: arrival.source,
+    received_at: arrival.receivedAt,
+    reason: scrub === undefined ? reason : scrub(reason),
+  };
   return JSON.stringify(row);
 }
 

@@ -41,6 +41,7 @@ import {
   type RequestToPrepare,
   refused,
 } from "./request.js";
+import { withSchema } from "./schemas.js";
 
 export { type Arrival, Invalid, truncateIp } from "./fields.js";
 
@@ -126,7 +127,7 @@ export function prepareSegment(
       payload: textPrefix(decoded, limits.maxEventBytes),
     });
   }
-  const event = normaliseCall(body, call, "", NO_ENVELOPE, arrival);
+  const event = withSchema(normaliseCall(body, call, "", NO_ENVELOPE, arrival), arrival, "");
   if (event instanceof Invalid) {
     const payload = withoutWriteKey(text, body);
     return refused(source, arrival, { status: 400, reason: event.reason, field: event.field, payload });
@@ -169,7 +170,7 @@ function prepareBatch(
             `batch[${index}]`,
             `batch[${index}] is ${size} bytes; the limit per event is ${maxEventBytes} bytes.`,
           )
-        : normaliseBatchItem(item, index, envelope, arrival);
+        : withSchema(normaliseBatchItem(item, index, envelope, arrival), arrival, `batch[${index}].`);
     if (result instanceof Invalid) {
       const payload = itemText(item, index, exactSpans, decoded, maxEventBytes);
       outcome.reject(index, result.field, result.reason, payload);

@@ -57,6 +57,7 @@ import {
   type RequestToPrepare,
   refused,
 } from "./request.js";
+import { withSchema } from "./schemas.js";
 
 export const SNOWPLOW_POST_PATH = "/com.snowplowanalytics.snowplow/tp2";
 export const SNOWPLOW_PIXEL_PATH = "/i";
@@ -172,7 +173,7 @@ function prepareSnowplow(
               `${at}aid`,
               `${at}aid must be the write key of the request's first event, as it names the source.`,
             )
-          : normaliseSnowplowEvent(item, at, facts);
+          : withSchema(normaliseSnowplowEvent(item, at, facts), arrival, at);
     if (result instanceof Invalid) {
       const payload = textPrefix(Buffer.from(JSON.stringify(withoutAid(item, keyAid))), limits.maxEventBytes);
       outcome.reject(index, result.field, result.reason, payload);

@@ -10,12 +10,15 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { type Browser, chromium, type Page } from "playwright-core";
+import { piiToken } from "../privacy/index.js";
 import { eventually, query, startTestServer, WRITE_KEY } from "../server/test-support.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const noChromium = existsSync(CHROMIUM) ? false : `needs ${CHROMIUM}: apt-get install chromium`;
 
 type Sluice = Awaited<ReturnType<typeof startTestServer>>;
+
+const PII_SECRET = "tracker-test-secret";
 
 /** The site under test: pages that install the snippet, and a flaky proxy in front of Sluice. */
 function startSite(
@@ -77,7 +80,7 @@ describe("the browser tracker in Chromium", { skip: noChromium }, () => {
   let browser: Browser;
 
   before(async () => {
-    sluice = await startTestServer();
+    sluice = await startTestServer({ pii_secret: PII_SECRET });
     site = await startSite(sluice.url);
     browser = await chromium.launch({ executablePath: CHROMIUM });
   });
@@ -209,7 +212,8 @@ describe("the browser tracker in Chromium", { skip: noChromium }, () => {
       );
       return (
         result.map((row) => row.join(":")).join() ===
-        "identify::browser-user-1:b@example.com,page::-:,page::browser-user-1:,track:Plan Upgraded:browser-user-1:"
+        // The email is hashed at the door by the default privacy policy.
+        `identify::browser-user-1:${piiToken(PII_SECRET, "b@example.com")},page::-:,page::browser-user-1:,track:Plan Upgraded:browser-user-1:`
       );
     });
     await page.context().close();
@@ -259,5 +263,34 @@ describe("the browser tracker in Chromium", { skip: noChromium }, () => {
     );
     assert.ok(site.flakyAttempts() >= 3, `${site.flakyAttempts()} attempts`);
     await page.context().close();
+  });
+
+  test("events the collector could not take are kept and sent by the next page", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    // The collector is unreachable while the visitor is on the first page.
+    await context.route(`${sluice.url}/v1/batch`, (route) => route.abort("connectionrefused"));
+    const options = encodeURIComponent(
+      JSON.stringify({ host: sluice.url, retryBaseMs: 50, maxRetries: 1, pagePings: false }),
+    );
+    await page.goto(`${site.url}/offline-1?options=${options}`);
+    await page.waitForFunction(() => (window as unknown as { sluice?: { loaded?: boolean } }).sluice?.loaded);
+    await page.evaluate(() =>
+      (window as unknown as { sluice: { track(name: string): void } }).sluice.track("Kept Offline"),
+    );
+    await page.waitForFunction(() => (localStorage.getItem("sluice_outbox") ?? "").includes("Kept Offline"));
+    const id = await anonymousId(page);
+    // Reachable again: the next page sends what the first one kept, once.
+    await context.unroute(`${sluice.url}/v1/batch`);
+    await page.goto(`${site.url}/offline-2?options=${options}`);
+    await eventually(async () => {
+      const result = await rows(
+        `SELECT count(*) FILTER (WHERE event = 'Kept Offline'), count(*) FILTER (WHERE event_type = 'page')
+         FROM events WHERE anonymous_id = '${id}'`,
+      );
+      return result[0]?.join() === "1,2";
+    });
+    assert.equal(await page.evaluate(() => localStorage.getItem("sluice_outbox")), null);
+    await context.close();
   });
 });

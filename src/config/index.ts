@@ -29,6 +29,10 @@ export interface Config {
   dedupe_window_hours: number;
   /** Inactivity after which a visitor's next event starts a new session (0 = only client-set session ids). */
   session_timeout_minutes: number;
+  /** Sources (comma-separated) that accept only events with a registered schema (`sluice schemas`). */
+  strict_sources: string;
+  /** Most disk a query's spilling may take, e.g. "20GB" ("" = DuckDB's default: 90% of free space). */
+  duckdb_spill_limit: string;
   /** How often the loader moves new events from the bus to the lake. */
   flush_interval_ms: number;
   /** Bus segment size before rotation. */
@@ -68,6 +72,42 @@ export interface Config {
   max_upload_bytes: number;
   /** Databases whose tables are copied into lake tables (`sluice sync`, and on a schedule by the server). */
   db_sources: Record<string, DbSourceConfig>;
+  /** The transformations project folder (models/, seeds/, schema.yml) the server builds ("" = none). */
+  transform_project: string;
+  /** Scheduled builds: cron expression → selection (e.g. `"0 * * * *": "tag:hourly"`). */
+  transform_schedules: Record<string, string>;
+  /** How often the server rebuilds models downstream of source tables that got new data (0 = never). */
+  transform_interval_ms: number;
+  /** The project folder holding check files (`quality.yml`, `checks/*.yml`) ("" = the current folder). */
+  quality_project: string;
+  /** Profile tables after every load (and `events` partitions at most once per `profile_interval_ms`). */
+  profiling: boolean;
+  /** A partition of a streaming table (`events`) is profiled, and its checks run, at most this often. */
+  profile_interval_ms: number;
+  /** A table or partition with more rows is profiled on an evenly spread sample of about this many (0 = all). */
+  profile_sample_rows: number;
+  /** Profiles and check results older than this many days are forgotten (the latest of each is kept). */
+  quality_history_days: number;
+  /** Failing and recovered checks are POSTed here as Slack-compatible JSON `{"text": …}` ("" = none). */
+  alert_webhook_url: string;
+  /** SMTP server for alert emails, e.g. smtp://user:pass@mail.example.com:587 ("" = no email). */
+  alert_smtp_url: string;
+  /** Who gets alert emails (comma-separated addresses). */
+  alert_email_to: string;
+  /** The sender of alert emails. */
+  alert_email_from: string;
+  /** PII rules per source (`"*"` = every source) and field path: hash, mask, truncate_ip, drop, keep (src/privacy). */
+  pii_policy: Record<string, Record<string, string>>;
+  /** The HMAC key of `hash` ("" = one generated once into <data-dir>/privacy/secret). */
+  pii_secret: string;
+  /** Also keep each event unobfuscated in the admin-only table `events_raw`. */
+  raw_zone: boolean;
+  /** Days `events_raw` keeps its partitions. */
+  raw_zone_retention_days: number;
+  /** Retention rules per lake table: `drop_after_days`, `scrub`, `time_column` (src/privacy/retention.ts). */
+  retention: Record<string, unknown>;
+  /** How often the server applies the retention rules (0 = only `sluice retention run` and the HTTP API). */
+  retention_interval_minutes: number;
 }
 
 /** A database source as written in `db_sources` (validated where it is used: `sources/db-config.ts`). */
@@ -111,6 +151,8 @@ export const DEFAULTS: Config = {
   collect_workers: Math.max(2, availableParallelism() - 1),
   dedupe_window_hours: 24,
   session_timeout_minutes: 30,
+  strict_sources: "",
+  duckdb_spill_limit: "",
   flush_interval_ms: 250,
   segment_bytes: 64 * 1024 * 1024,
   fsync: true,
@@ -133,6 +175,24 @@ export const DEFAULTS: Config = {
   landing_poll_interval_ms: 2_000,
   max_upload_bytes: 1024 * 1024 * 1024,
   db_sources: {},
+  transform_project: "",
+  transform_schedules: {},
+  transform_interval_ms: 30_000,
+  quality_project: "",
+  profiling: true,
+  profile_interval_ms: 60_000,
+  profile_sample_rows: 100_000,
+  quality_history_days: 90,
+  alert_webhook_url: "",
+  alert_smtp_url: "",
+  alert_email_to: "",
+  alert_email_from: "sluice@localhost",
+  pii_policy: {},
+  pii_secret: "",
+  raw_zone: false,
+  raw_zone_retention_days: 7,
+  retention: {},
+  retention_interval_minutes: 60,
 };
 
 export class ConfigError extends Error {}
@@ -207,7 +267,7 @@ function coerce(key: string, value: unknown, where: string): unknown {
       throw new ConfigError(`${where} must be a mapping`);
     }
     // Sources are mappings of settings, checked in full by the code that runs them.
-    if (key === "db_sources") return parsed;
+    if (key === "db_sources" || key === "pii_policy" || key === "retention") return parsed;
     for (const entry of Object.values(parsed)) {
       if (typeof entry !== "string") throw new ConfigError(`${where} must map strings to strings`);
     }

@@ -5,20 +5,25 @@
  */
 import { createServer, type Server, type Socket } from "node:net";
 import type { DuckDBInstance } from "@duckdb/node-api";
-import type { Warehouse } from "../warehouse/index.js";
+import type { AccessOptions, Warehouse } from "../warehouse/index.js";
 import { pgCatalogSetupSql } from "./pg-catalog.js";
-import { ScramVerifiers } from "./scram.js";
+import { type ScramLogins, ScramVerifiers } from "./scram.js";
 import { Session } from "./session.js";
 
 export interface PgServerOptions {
   warehouse: Warehouse;
+  /** The warehouse's engine, where the PostgreSQL catalog tools read is created (pg-catalog.ts). */
   engine: DuckDBInstance;
   host: string;
   /** 0 picks a free port. */
   port: number;
-  /** Accepted passwords, each with whom it logs in as. */
-  tokens: { secret: string; identity: string }[];
+  /** Accepted passwords, each with whom it logs in as and the role it has. */
+  tokens: { secret: string; identity: string; role: string }[];
+  /** Accounts' logins: a user's name with their password, or an API token. */
+  logins?: ScramLogins;
   maxRows: number;
+  /** What a login's role may read: its statements run with these warehouse options (none: everything). */
+  accessFor?: (role: string) => AccessOptions;
 }
 
 export interface PgServer {
@@ -31,9 +36,12 @@ const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 export async function startPgServer(options: PgServerOptions): Promise<PgServer> {
   const setup = await options.engine.connect();
-  await setup.run(pgCatalogSetupSql());
-  setup.closeSync();
-  const verifiers = new ScramVerifiers(options.tokens);
+  try {
+    await setup.run(pgCatalogSetupSql());
+  } finally {
+    setup.closeSync();
+  }
+  const verifiers = new ScramVerifiers(options.tokens, options.logins);
   const registry = new Map<string, Session>();
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
@@ -46,6 +54,7 @@ export async function startPgServer(options: PgServerOptions): Promise<PgServer>
       maxRows: options.maxRows,
       maxMessageBytes: MAX_MESSAGE_BYTES,
       registry,
+      accessFor: options.accessFor ?? (() => ({})),
     });
   });
   await new Promise<void>((resolve, reject) => {

@@ -1,17 +1,20 @@
 /**
  * SCRAM-SHA-256 (RFC 5802, RFC 7677), the server side, as PostgreSQL runs it inside
- * SASL authentication. Passwords are checked against a set of accepted secrets (API
- * tokens); the user name is taken from the startup message, as PostgreSQL does.
+ * SASL authentication. Any name logs in with an API token; an account's name also with its own
+ * password (keys stored by accounts/). The user name is taken from the startup message, as
+ * PostgreSQL does.
  */
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from "node:crypto";
 
 export const MECHANISM = "SCRAM-SHA-256";
 const ITERATIONS = 4096;
 
-/** A secret's keys, derived once per process (PBKDF2 is deliberately slow). */
-interface Verifier {
+/** A secret's keys, derived once (PBKDF2 is deliberately slow). */
+export interface Verifier {
   /** What the secret authenticates as. */
   identity: string;
+  /** What it may do (an account role); the server decides what that allows (`PgServerOptions.accessFor`). */
+  role: string;
   salt: Buffer;
   storedKey: Buffer;
   serverKey: Buffer;
@@ -24,17 +27,33 @@ const sha256 = (data: Buffer): Buffer => createHash("sha256").update(data).diges
  * SCRAM needs one salt per user; here a secret is not tied to a user, so every secret gets one
  * salt, and the exchange is run against each until one matches.
  */
+/**
+ * Logins kept elsewhere (accounts), looked up per connection: a user's own password (with its own
+ * salt), and API tokens, whose keys all use one salt.
+ */
+export interface ScramLogins {
+  tokenSalt: Buffer;
+  /** The keys of a user's password; null when `user` is no account with a password. */
+  password(user: string): Verifier | null;
+  tokens(): Verifier[];
+}
+
 export class ScramVerifiers {
   readonly #verifiers: Verifier[];
-  readonly salt = randomBytes(16);
+  readonly salt: Buffer;
 
-  constructor(secrets: { secret: string; identity: string }[]) {
+  constructor(
+    secrets: { secret: string; identity: string; role: string }[],
+    private readonly logins?: ScramLogins,
+  ) {
+    this.salt = logins?.tokenSalt ?? randomBytes(16);
     this.#verifiers = secrets
       .filter(({ secret }) => secret !== "")
-      .map(({ secret, identity }) => {
+      .map(({ secret, identity, role }) => {
         const salted = pbkdf2Sync(secret.normalize("NFKC"), this.salt, ITERATIONS, 32, "sha256");
         return {
           identity,
+          role,
           salt: this.salt,
           storedKey: sha256(hmac(salted, "Client Key")),
           serverKey: hmac(salted, "Server Key"),
@@ -43,12 +62,20 @@ export class ScramVerifiers {
   }
 
   get empty(): boolean {
-    return this.#verifiers.length === 0;
+    return this.#verifiers.length === 0 && this.logins === undefined;
   }
 
-  /** Starts one exchange. */
-  exchange(): ScramExchange {
-    return new ScramExchange(this.#verifiers, this.salt);
+  /**
+   * Starts one exchange for a login name: an API token logs in under any name, an account's name
+   * also with its password. SCRAM sends the client one salt, so a password whose keys use another
+   * salt than the tokens' is checked alone.
+   */
+  exchange(user = ""): ScramExchange {
+    const own = this.logins?.password(user);
+    const shared = [...this.#verifiers, ...(this.logins?.tokens() ?? [])];
+    if (!own) return new ScramExchange(shared, this.salt);
+    if (own.salt.equals(this.salt)) return new ScramExchange([own, ...shared], this.salt);
+    return new ScramExchange([own], own.salt);
   }
 }
 
@@ -79,7 +106,7 @@ export class ScramExchange {
    * Takes the client-final-message; returns the identity of the secret it proves and the
    * server-final-message, or null when the proof matches no secret.
    */
-  finish(clientFinal: string): { identity: string; serverFinal: string } | null {
+  finish(clientFinal: string): { identity: string; role: string; serverFinal: string } | null {
     const proofAt = clientFinal.lastIndexOf(",p=");
     if (proofAt === -1) throw new ScramError("the SCRAM client-final-message has no proof");
     const withoutProof = clientFinal.slice(0, proofAt);
@@ -94,7 +121,7 @@ export class ScramExchange {
       const clientKey = Buffer.from(proof.map((byte, index) => byte ^ (signature[index] as number)));
       if (timingSafeEqual(sha256(clientKey), verifier.storedKey)) {
         const serverSignature = hmac(verifier.serverKey, authMessage).toString("base64");
-        return { identity: verifier.identity, serverFinal: `v=${serverSignature}` };
+        return { identity: verifier.identity, role: verifier.role, serverFinal: `v=${serverSignature}` };
       }
     }
     return null;

@@ -7,7 +7,7 @@
 import { randomInt } from "node:crypto";
 import type { Socket } from "node:net";
 import type { DuckDBValue } from "@duckdb/node-api";
-import { QueryError, type ResultColumn, type Warehouse } from "../warehouse/index.js";
+import { type AccessOptions, QueryError, type ResultColumn, type Warehouse } from "../warehouse/index.js";
 import { toDuckDbSql } from "./pg-catalog.js";
 import { MECHANISM, ScramError, type ScramExchange, type ScramVerifiers } from "./scram.js";
 import { answerLocally, type LocalAnswer, SERVER_PARAMETERS } from "./statements.js";
@@ -60,6 +60,8 @@ export interface SessionOptions {
   maxMessageBytes: number;
   /** Cancel keys → sessions, shared by the server's sessions. */
   registry: Map<string, Session>;
+  /** The warehouse options a logged-in role's statements run with. */
+  accessFor(role: string): AccessOptions;
 }
 
 interface PreparedStatement {
@@ -94,6 +96,8 @@ export class Session {
   readonly #splitter = new MessageSplitter();
   #phase: Phase = "startup";
   #user = "";
+  /** Set at login from the role of the secret that proved it. */
+  #access: AccessOptions = {};
   #scram: ScramExchange | null = null;
   #transaction: TransactionStatus = "I";
   /** After an error in the extended protocol, messages are skipped until Sync. */
@@ -163,7 +167,7 @@ export class Session {
       this.#fatal("28000", "the Postgres port needs an API token to log in with; set admin_token");
       return;
     }
-    this.#scram = this.options.verifiers.exchange();
+    this.#scram = this.options.verifiers.exchange(this.#user);
     this.#phase = "sasl-initial";
     this.socket.write(
       new MessageWriter("R")
@@ -230,6 +234,7 @@ export class Session {
         return;
       }
       serverFinal = outcome.serverFinal;
+      this.#access = this.options.accessFor(outcome.role);
     } catch (error) {
       if (!(error instanceof ScramError)) throw error;
       this.#fatal("28P01", error.message);
@@ -319,7 +324,7 @@ export class Session {
         );
         return;
       }
-      const description = await this.options.warehouse.describe(statement.sql);
+      const description = await this.options.warehouse.describe(statement.sql, this.#access);
       const oids = description.parameters.map((typeId, index) => {
         const declared = statement.declaredTypes[index] ?? 0;
         return declared !== 0 ? declared : typeId === 0 ? OID.text : pgTypeOidOfId(typeId);
@@ -375,6 +380,7 @@ export class Session {
     this.#running = new AbortController();
     try {
       const result = await this.options.warehouse.rows(portal.statement.sql, {
+        ...this.#access,
         params: portal.params,
         maxRows: this.options.maxRows,
         signal: this.#running.signal,
@@ -480,7 +486,7 @@ function errorFields(error: unknown): ErrorFields {
 /** An SQLSTATE for DuckDB's error classes, so clients can tell them apart. */
 function sqlState(message: string): string {
   if (message.startsWith("Only read-only")) return "25006";
-  if (message.startsWith("Permission Error")) return "42501";
+  if (message.startsWith("Permission Error") || message.startsWith("Not allowed")) return "42501";
   if (message.startsWith("Parser Error")) return "42601";
   if (message.startsWith("Catalog Error")) return "42P01";
   if (message.startsWith("Binder Error")) return "42703";

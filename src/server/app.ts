@@ -1,4 +1,3 @@
-import { timingSafeEqual } from "node:crypto";
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { PassThrough } from "node:stream";
@@ -11,7 +10,12 @@ import {
   PREFLIGHT_HEADERS,
   TRACKER_SCRIPT,
 } from "../collect/index.js";
+import { privacyRoutes, queryAccess } from "../privacy/index.js";
+import { qualityRoutes } from "../quality/index.js";
+import { transformRoutes } from "../transform/index.js";
 import {
+  AccessError,
+  type AccessOptions,
   ARROW_STREAM_TYPE,
   ArrowStreamEncoder,
   csvLine,
@@ -19,8 +23,9 @@ import {
   type ResultColumn,
   valueText,
 } from "../warehouse/index.js";
-import { renderHomePage } from "../web/index.js";
+import { WebAccess, webRoutes } from "../web/index.js";
 import type { Sluice } from "./runtime.js";
+import { schemasRoutes } from "./schemas-routes.js";
 import { tablesRoutes } from "./tables-routes.js";
 
 /** "METHOD /path" of every collector endpoint. */
@@ -37,6 +42,8 @@ const KEEP_ALIVE_TIMEOUT_MS = 72_000;
  */
 export function buildApp(sluice: Sluice): FastifyInstance {
   const { config } = sluice;
+  // Who may call the API: the admin token, API tokens and signed-in users, each with a role.
+  const access = new WebAccess(sluice.accounts, config.admin_token);
   // The collector enforces max_request_bytes itself (after gzip decoding) and
   // quarantines what is moderately over; only far larger bodies stop here.
   const bodyLimit = Math.max(config.max_request_bytes * 4, 1024 * 1024);
@@ -122,7 +129,8 @@ export function buildApp(sluice: Sluice): FastifyInstance {
   });
 
   app.post("/v1/query", async (request, reply) => {
-    if (!authorized(request, config.admin_token)) return unauthorized(reply);
+    const principal = access.guard(request, reply, "viewer");
+    if (!principal) return reply;
     let body: { sql?: unknown; format?: unknown };
     try {
       body = JSON.parse(bodyOf(request).toString("utf8")) as { sql?: unknown; format?: unknown };
@@ -133,22 +141,30 @@ export function buildApp(sluice: Sluice): FastifyInstance {
     if (typeof sql !== "string" || sql.trim() === "") {
       return reply.code(400).send({ error: 'field "sql" must be a non-empty string' });
     }
+    const readable = queryAccess(principal.role);
     const format = body.format ?? formatAccepted(request.headers.accept);
     if (format !== "json" && format !== "csv" && format !== "arrow") {
       return reply.code(400).send({ error: 'field "format" must be "json", "csv" or "arrow"' });
     }
+    const started = performance.now();
     try {
-      if (format !== "json") return await streamResult(sluice, sql, request, reply, ENCODINGS[format]);
-      return reply.send(await sluice.warehouse.query(sql));
+      if (format !== "json")
+        return await streamResult(sluice, sql, readable, request, reply, ENCODINGS[format]);
+      const result = await sluice.warehouse.query(sql, readable);
+      access.recordQuery(principal, sql, { ms: performance.now() - started, rows: result.rows.length });
+      return reply.send(result);
     } catch (error) {
-      if (error instanceof QueryError) return reply.code(400).send({ error: error.message });
+      if (error instanceof QueryError) {
+        access.recordQuery(principal, sql, { ms: performance.now() - started, error: error.message });
+        return reply.code(error instanceof AccessError ? 403 : 400).send({ error: error.message });
+      }
       throw error;
     }
   });
 
   let cachedStats: { at: number; body: unknown } | null = null;
   app.get("/v1/stats", async (request, reply) => {
-    if (!config.public_stats && !authorized(request, config.admin_token)) return unauthorized(reply);
+    if (!config.public_stats && !access.guard(request, reply, "viewer")) return reply;
     if (!cachedStats || Date.now() - cachedStats.at > 1000) {
       cachedStats = { at: Date.now(), body: await liveStats(sluice) };
     }
@@ -157,13 +173,34 @@ export function buildApp(sluice: Sluice): FastifyInstance {
 
   app.register(tablesRoutes, {
     sluice,
-    authorized: (request) => authorized(request, config.admin_token),
-    unauthorized,
+    // Reading the tables and loads is a viewer's; loading a file an editor's.
+    authorized: (request) => access.allows(request, request.method === "GET" ? "viewer" : "editor"),
+    unauthorized: (reply) => access.refuse(reply),
+  });
+  app.register(qualityRoutes, {
+    quality: sluice.quality,
+    // Reading profiles and results is a viewer's; running profiles and checks an editor's.
+    authorized: (request) => access.allows(request, request.method === "GET" ? "viewer" : "editor"),
+    unauthorized: (reply) => access.refuse(reply),
+  });
+  app.register(schemasRoutes, {
+    schemas: sluice.schemas,
+    authorized: (request) => access.allows(request, request.method === "GET" ? "viewer" : "admin"),
+    unauthorized: (reply) => access.refuse(reply),
+  });
+  app.register(privacyRoutes, {
+    privacy: sluice.privacy,
+    authorized: (request) => access.allows(request, "admin"),
+    unauthorized: (reply) => access.refuse(reply),
   });
 
-  app.get("/", async (_request, reply) => {
-    reply.type("text/html; charset=utf-8").send(renderHomePage());
+  app.register(transformRoutes, {
+    sluice,
+    authorized: (request) => access.allows(request, request.method === "GET" ? "viewer" : "editor"),
+    unauthorized: (reply) => access.refuse(reply),
   });
+
+  app.register(webRoutes, { sluice, access });
 
   return app;
 }
@@ -275,6 +312,7 @@ const ENCODINGS: Record<"csv" | "arrow", ResultEncoding> = {
 async function streamResult(
   sluice: Sluice,
   sql: string,
+  readable: AccessOptions,
   request: FastifyRequest,
   reply: FastifyReply,
   encoding: ResultEncoding,
@@ -300,7 +338,7 @@ async function streamResult(
           }
         },
       },
-      { signal: gone.signal },
+      { ...readable, signal: gone.signal },
     );
     out.end(stream.writer?.end() ?? "");
   } catch (error) {
@@ -312,24 +350,6 @@ async function streamResult(
 
 function bodyOf(request: FastifyRequest): Buffer {
   return Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-}
-
-/** Constant-time check of `Authorization: Bearer <token>`; no token configured means no access. */
-function authorized(request: FastifyRequest, token: string): boolean {
-  if (!token) return false;
-  const header = request.headers.authorization ?? "";
-  const match = /^Bearer\s+(.+)$/i.exec(header);
-  if (!match?.[1]) return false;
-  const given = Buffer.from(match[1].trim());
-  const expected = Buffer.from(token);
-  return given.length === expected.length && timingSafeEqual(given, expected);
-}
-
-function unauthorized(reply: FastifyReply): FastifyReply {
-  return reply
-    .code(401)
-    .header("www-authenticate", "Bearer")
-    .send({ error: "missing or wrong admin token: send Authorization: Bearer <SLUICE_ADMIN_TOKEN>" });
 }
 
 async function liveStats(sluice: Sluice): Promise<unknown> {

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { Config } from "../config/index.js";
 import { type PgServer, startPgServer } from "../pgwire/index.js";
+import { queryAccess } from "../privacy/index.js";
 import { buildApp } from "./app.js";
 import { type Sluice, startSluice } from "./runtime.js";
 
@@ -55,7 +56,13 @@ export async function serve(config: Config): Promise<RunningServer> {
       engine: sluice.engine,
       host: config.host,
       port: config.pg_port,
-      tokens: [{ secret: config.admin_token, identity: "admin" }],
+      tokens: [{ secret: config.admin_token, identity: "admin", role: "admin" }],
+      accessFor: queryAccess,
+      logins: {
+        tokenSalt: sluice.accounts.tokenSalt,
+        password: (user) => sluice.accounts.passwordCredential(user),
+        tokens: () => sluice.accounts.tokenCredentials(),
+      },
       maxRows: config.pg_max_rows,
     });
   } catch (error) {

@@ -1,10 +1,11 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { DuckDBInstance } from "@duckdb/node-api";
+import { AccountStore, appDbPath } from "../accounts/index.js";
 import { type Bus, openEmbeddedBus } from "../bus/index.js";
 import { acquireLock, releaseLock } from "../bus/lock.js";
 import { type Catalog, openSqliteCatalog, type TableDef } from "../catalog/index.js";
-import { Collector, type CollectorStats, Deduper } from "../collect/index.js";
+import { Collector, type CollectorStats, Deduper, SchemaRegistry } from "../collect/index.js";
 import { EVENT_COLUMNS, REJECTED_COLUMNS } from "../collect/model.js";
 import { type Config, writeKeys } from "../config/index.js";
 import {
@@ -15,8 +16,21 @@ import {
   type LoaderStatus,
   waitUntilGone,
 } from "../lake/index.js";
+import { type Privacy, startPrivacy, withRawZone } from "../privacy/index.js";
+import { openQuality, type Quality, QualityWatcher } from "../quality/index.js";
 import { DbSyncScheduler, LandingWatcher } from "../sources/index.js";
+import { TransformService } from "../transform/index.js";
 import { createEngine, Warehouse } from "../warehouse/index.js";
+
+/** How often the server looks for changes to schemas.json made by `sluice schemas`. */
+const SCHEMA_RELOAD_MS = 2_000;
+
+/** A comma-separated setting as its items. */
+const listSetting = (text: string): string[] =>
+  text
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item !== "");
 
 /** The lake tables fed from the bus: topic name = table name. */
 export const LAKE_TABLES: TableDef[] = [
@@ -38,6 +52,13 @@ export interface Sluice {
   loadEngine: DuckDBInstance;
   warehouse: Warehouse;
   collector: Collector;
+  /** Event schemas checked by the collector (`schemas.json`). */
+  schemas: SchemaRegistry;
+  privacy: Privacy;
+  /** Users, sessions and API tokens (`app.db`). */
+  accounts: AccountStore;
+  /** Profiles and checks (`quality.db`), run after loads and on schedules by a QualityWatcher. */
+  quality: Quality;
   health(): Health;
   close(): Promise<void>;
 }
@@ -53,6 +74,12 @@ export interface Health {
   landing: { lastError: string | null };
   /** Database syncs whose latest scheduled run failed, reported like landing's without failing health. */
   dbSync: { lastError: string | null };
+  /** The latest scheduled retention run's failure, reported like landing's without failing health. */
+  retention: { lastError: string | null };
+  /** A malformed check file or a failed profile, reported without failing health. */
+  quality: { lastError: string | null };
+  /** The latest scheduled or on-load model build's failure, reported like quality's without failing health. */
+  transform: { lastError: string | null };
 }
 
 export const catalogPath = (dataDir: string): string => join(dataDir, "catalog.db");
@@ -64,7 +91,11 @@ export function createQueryEngine(config: Config): Promise<DuckDBInstance> {
   return createEngine({
     threads: config.duckdb_threads || undefined,
     memoryLimit: config.duckdb_memory_limit || undefined,
-    sandbox: { readableDirs: [lakePath(config.data_dir)], tempDir: join(config.data_dir, "tmp") },
+    sandbox: {
+      readableDirs: [lakePath(config.data_dir)],
+      tempDir: join(config.data_dir, "tmp"),
+      spillLimit: config.duckdb_spill_limit || undefined,
+    },
   });
 }
 
@@ -128,7 +159,7 @@ export async function openStorage(config: Config): Promise<Storage> {
   const engine = await createQueryEngine(config);
   const loadEngine = await createLoadEngine(config);
   const loaders: Loader[] = [];
-  for (const table of LAKE_TABLES) {
+  for (const table of withRawZone(config, LAKE_TABLES)) {
     const loader = new Loader({
       topic: await bus.topic(table.name),
       catalog,
@@ -145,7 +176,7 @@ export async function openStorage(config: Config): Promise<Storage> {
     catalog,
     engine: loadEngine,
     lakeRoot,
-    tables: LAKE_TABLES,
+    tables: withRawZone(config, LAKE_TABLES),
     targetBytes: config.compaction_target_bytes,
     minFiles: config.compaction_min_files,
     intervalMs: config.compaction_interval_ms,
@@ -182,6 +213,24 @@ export async function startSluice(config: Config): Promise<Sluice> {
   const windowMs = config.dedupe_window_hours * 3_600_000;
   const deduper = new Deduper({ windowMs });
   await rememberRecentIds(warehouse, deduper, windowMs);
+  const { privacy, collector: door } = await startPrivacy({
+    config,
+    bus,
+    catalog,
+    loadEngine,
+    lakeRoot: lakePath(config.data_dir),
+    tables: withRawZone(config, LAKE_TABLES),
+  });
+  // Event schemas (schemas.json), read again when `sluice schemas` changes them from another process.
+  const schemas = new SchemaRegistry(config.data_dir, listSetting(config.strict_sources));
+  const schemaReload = setInterval(() => {
+    try {
+      schemas.reloadIfChanged();
+    } catch (error) {
+      console.error(`sluice: event schemas not reloaded: ${(error as Error).message}`);
+    }
+  }, SCHEMA_RELOAD_MS);
+  schemaReload.unref();
   const collector = new Collector({
     events: await bus.topic("events"),
     rejected: await bus.topic("events_rejected"),
@@ -190,11 +239,34 @@ export async function startSluice(config: Config): Promise<Sluice> {
     deduper,
     workers: Math.floor(config.collect_workers),
     enrichment: { userAgent: config.enrich_user_agents, geoipDatabase: config.geoip_database },
+    schemas: schemas.cell.handle,
+    ...door,
   });
   const lake = await startLake(config, storage);
+  const accounts = new AccountStore(appDbPath(config.data_dir));
   const landing = new LandingWatcher({ dataDir: config.data_dir, catalog, engine: loadEngine, config });
   landing.start();
   dbSync.start();
+  // Profiles and checks after every load (any process's, from the catalog) and on schedules.
+  const quality = await openQuality({ config, catalog });
+  const qualityWatcher = new QualityWatcher({
+    quality,
+    catalog,
+    streamingTables: LAKE_TABLES.map((table) => table.name),
+    profiling: config.profiling,
+    profileIntervalMs: config.profile_interval_ms,
+    historyDays: config.quality_history_days,
+    log: (message) => console.error(`sluice: ${message}`),
+  });
+  qualityWatcher.start();
+  // Models on cron schedules and rebuilt downstream of tables that got new data (transform_project).
+  const transform = TransformService.for({
+    config,
+    catalog,
+    log: (message) => console.error(`sluice: ${message}`),
+    onTableBuilt: (table) => qualityWatcher.afterBuild(table),
+  });
+  transform.start();
 
   const health = (): Health => {
     const status = lake.status();
@@ -209,6 +281,9 @@ export async function startSluice(config: Config): Promise<Sluice> {
       compactor: { lastError: status.compactorError },
       landing: { lastError: landing.lastError() },
       dbSync: { lastError: dbSync.lastError() },
+      retention: { lastError: privacy.lastRetentionError() },
+      quality: { lastError: qualityWatcher.lastError() },
+      transform: { lastError: transform.lastError() },
     };
   };
   return {
@@ -219,13 +294,23 @@ export async function startSluice(config: Config): Promise<Sluice> {
     loadEngine,
     warehouse,
     collector,
+    schemas,
+    privacy,
+    accounts,
+    quality,
     health,
     async close() {
+      clearInterval(schemaReload);
+      await transform.stop();
+      await qualityWatcher.stop();
+      await quality.close();
       await collector.close();
+      await privacy.stop();
       await landing.stop();
       await dbSync.stop();
       await lake.stop();
       await storage.close();
+      accounts.close();
     },
   };
 }
@@ -260,7 +345,7 @@ async function startLake(
       busDir: busPath(config.data_dir),
       catalogPath: catalogPath(config.data_dir),
       lakeRoot,
-      tables: LAKE_TABLES,
+      tables: withRawZone(config, LAKE_TABLES),
       flushIntervalMs: config.flush_interval_ms,
       sessionTimeoutMs: config.session_timeout_minutes * 60_000,
       duckdbThreads: config.loader_duckdb_threads || undefined,
@@ -272,7 +357,7 @@ async function startLake(
         deleteGraceMs: config.delete_grace_ms,
       },
     },
-    topics: await Promise.all(LAKE_TABLES.map((table) => bus.topic(table.name))),
+    topics: await Promise.all(withRawZone(config, LAKE_TABLES).map((table) => bus.topic(table.name))),
     niceness: config.lake_process_nice,
     log: (message) => console.error(`sluice: ${message}`),
   });

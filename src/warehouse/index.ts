@@ -3,6 +3,7 @@ export { createEngine, type EngineOptions, sqlIdent, sqlString } from "./engine.
 export type { Restriction } from "./restrict.js";
 export { csvLine, valueText } from "./text.js";
 export {
+  AccessError,
   type AccessOptions,
   QueryError,
   type QueryResult,

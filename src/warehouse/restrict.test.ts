@@ -58,6 +58,11 @@ describe("a restricted reader's SQL reaches the catalog's tables by name, never 
     );
   });
 
+  test("SQL that is not SQL gets DuckDB's parser error; other statements the read-only rule", async () => {
+    assert.match(await refusal("SELEC 1"), /^Parser Error/);
+    assert.match(await refusal("CREATE TABLE t AS SELECT 1"), /^Only read-only queries/);
+  });
+
   test("a hidden table is refused however it is named; an admin reads it and the files", async () => {
     const hideEvents = { restriction: { hiddenTables: ["events"] } };
     assert.match(

@@ -58,11 +58,14 @@ export async function restrictionProblem(
   const reader = await connection.runAndReadAll(`SELECT json_serialize_sql(${sqlString(checked)})`);
   const tree = JSON.parse(String(reader.getRowsJson()[0]?.[0])) as {
     error: boolean;
+    error_type?: string;
     error_message?: string;
     statements?: Node[];
   };
   if (tree.error) {
-    // What cannot be checked does not run (the read-only check lets only SELECT and EXPLAIN this far).
+    // Not SQL, or not a SELECT: DuckDB's parser error and the read-only rule, checked next, say so
+    // better. Anything else that cannot be checked does not run.
+    if (tree.error_type === "parser" || /Only SELECT statements/.test(tree.error_message ?? "")) return null;
     return `this statement cannot be checked for access (${tree.error_message}), so only admins may run it`;
   }
   const hidden = new Set(restriction.hiddenTables.map((name) => name.toLowerCase()));

@@ -31,6 +31,9 @@ export interface AccessOptions {
   restriction?: Restriction;
 }
 
+/** SQL refused because of who runs it (a restricted reader), not because it is wrong. */
+export class AccessError extends QueryError {}
+
 export interface RowsOptions extends AccessOptions {
   /** Values of `$1`, `$2`, … as text, or null. */
   params?: (string | null)[];
@@ -207,8 +210,9 @@ export class Warehouse {
     try {
       await this.#useSnapshot(pooled, lease, sql);
       try {
-        await this.#checkReadOnly(connection, sql);
+        // A restriction is checked on the parse tree, before binding reaches any file.
         if (options.restriction) await this.#checkRestriction(connection, sql, options.restriction);
+        await this.#checkReadOnly(connection, sql);
         return await work(connection);
       } catch (error) {
         throw error instanceof QueryError
@@ -259,7 +263,7 @@ export class Warehouse {
     const key = `${restriction.hiddenTables.join(",")}\u0000${sql}`;
     if (this.#withinRestriction.has(key)) return;
     const problem = await restrictionProblem(connection, sql, restriction);
-    if (problem) throw new QueryError(`Not allowed: ${problem}.`);
+    if (problem) throw new AccessError(`Not allowed: ${problem}.`);
     if (this.#withinRestriction.size >= CHECKED_STATEMENTS) this.#withinRestriction.clear();
     this.#withinRestriction.add(key);
   }
