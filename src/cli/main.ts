@@ -240,18 +240,7 @@ program
   .option("--data-dir <dir>", "where data lives (default ./sluice-data, or SLUICE_DATA_DIR)")
   .option("--config <file>", "configuration file (default <data-dir>/sluice.yaml)")
   .action(async (target: string | undefined, options: CommonOptions & { fullRefresh?: boolean }) => {
-    const config = configFrom(options);
-    if (Object.keys(config.db_sources).length === 0) {
-      throw new CliError('no db_sources in the configuration (see "Loading databases" in the README)');
-    }
-    await mkdir(config.data_dir, { recursive: true });
-    const catalog = openSqliteCatalog(catalogPath(config.data_dir));
-    const engine = await createEngine({
-      threads: config.duckdb_threads || undefined,
-      memoryLimit: config.duckdb_memory_limit || undefined,
-    });
-    try {
-      const sync = new DbSync({ dataDir: config.data_dir, catalog, engine, config });
+    await withDbSync(options, async (sync) => {
       let failed = false;
       for (const table of sync.tables(target)) {
         const outcome = await sync.sync(table, { origin: "sync", fullRefresh: options.fullRefresh });
@@ -264,10 +253,7 @@ program
         }
       }
       if (failed) process.exitCode = 1;
-    } finally {
-      await catalog.close();
-      engine.closeSync();
-    }
+    });
   });
 
 const schemasCommand = program
@@ -345,21 +331,30 @@ async function withBookmarks(
   options: CommonOptions,
   change: (sync: DbSync, table: DbTableSpec) => Promise<BookmarkState>,
 ): Promise<BookmarkState[]> {
-  const config = configFrom(options);
-  if (Object.keys(config.db_sources).length === 0) {
-    throw new CliError('no db_sources in the configuration (see "Loading databases" in the README)');
-  }
-  await mkdir(config.data_dir, { recursive: true });
-  const catalog = openSqliteCatalog(catalogPath(config.data_dir));
-  const engine = await createEngine({ threads: 1 });
-  try {
-    const sync = new DbSync({ dataDir: config.data_dir, catalog, engine, config });
+  return withDbSync(options, async (sync) => {
     const tables = sync.tables(target).filter((table) => table.mode === "incremental");
     if (tables.length === 0)
       throw new CliError(`no incremental table in ${target ?? "db_sources"}: full copies have no bookmark`);
     const states: BookmarkState[] = [];
     for (const table of tables) states.push(await change(sync, table));
     return states;
+  });
+}
+
+/** Runs `work` with the configured database sources, the catalog and a DuckDB engine open. */
+async function withDbSync<T>(options: CommonOptions, work: (sync: DbSync) => Promise<T>): Promise<T> {
+  const config = configFrom(options);
+  if (Object.keys(config.db_sources).length === 0) {
+    throw new CliError('no db_sources in the configuration (see "Loading databases" in the README)');
+  }
+  await mkdir(config.data_dir, { recursive: true });
+  const catalog = openSqliteCatalog(catalogPath(config.data_dir));
+  const engine = await createEngine({
+    threads: config.duckdb_threads || undefined,
+    memoryLimit: config.duckdb_memory_limit || undefined,
+  });
+  try {
+    return await work(new DbSync({ dataDir: config.data_dir, catalog, engine, config }));
   } finally {
     await catalog.close();
     engine.closeSync();

@@ -138,9 +138,15 @@ export class SchemaCell extends SharedSettings<SchemaSettings> {
   }
 }
 
-/** The registry of a cell, from any thread; rebuilt only after a change. */
-export const schemaCheck: (handle: SharedHandle) => SchemaCheck = sharedReader(
-  (settings: SchemaSettings) => new SchemaCheck(settings),
+/**
+ * The registry of a cell, from any thread; rebuilt only after a change. Undefined when there is
+ * nothing to check (no schema, no strict source): events then pay nothing for schemas.
+ */
+export const schemaCheck: (handle: SharedHandle) => SchemaCheck | undefined = sharedReader(
+  (settings: SchemaSettings) =>
+    settings.schemas.length === 0 && settings.strictSources.length === 0
+      ? undefined
+      : new SchemaCheck(settings),
 );
 
 /** An event the schemas accept, or the Invalid that refuses it; an Invalid passes through. */

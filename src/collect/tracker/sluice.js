@@ -177,15 +177,18 @@
       });
   }
 
+  /** Messages an earlier page kept for this one (none when storage is blocked or garbled). */
+  function keptMessages() {
+    try {
+      return JSON.parse(storage("get", OUTBOX_KEY) || "[]");
+    } catch {
+      return [];
+    }
+  }
+
   /** Keeps messages in localStorage for the next page to send (at most MAX_KEPT, the newest). */
   function keepForNextPage(messages) {
-    let kept = [];
-    try {
-      kept = JSON.parse(storage("get", OUTBOX_KEY) || "[]");
-    } catch {
-      kept = [];
-    }
-    storage("set", OUTBOX_KEY, JSON.stringify(kept.concat(messages).slice(-MAX_KEPT)));
+    storage("set", OUTBOX_KEY, JSON.stringify(keptMessages().concat(messages).slice(-MAX_KEPT)));
   }
 
   // The page is going away: everything not yet delivered goes by beacon, which survives unloading.
@@ -323,11 +326,7 @@
     started = true;
     ensureAnonymousId();
     userId = storage("get", USER_KEY);
-    try {
-      queue = JSON.parse(storage("get", OUTBOX_KEY) || "[]");
-    } catch {
-      queue = [];
-    }
+    queue = keptMessages();
     storage("remove", OUTBOX_KEY);
     if (queue.length > 0) flushTimer = setTimeout(flush, 0);
     d.addEventListener("visibilitychange", () => {
