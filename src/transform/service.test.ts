@@ -116,9 +116,10 @@ describe("transformations in the server", () => {
   });
 
   test("cron schedules build their selection", async () => {
+    // A scheduled build records raw_customers before stg_customers: wait for the model itself.
     const deadline = Date.now() + 30_000;
     let scheduled: string[] = [];
-    while (Date.now() < deadline && scheduled.length === 0) {
+    while (Date.now() < deadline && !scheduled.includes("stg_customers")) {
       const runs = await lab.store.runs({ limit: 50 });
       scheduled = runs.filter((run) => run.trigger === "schedule").map((run) => run.node);
       await sleep(100);
