@@ -9,11 +9,20 @@ import { mkdir } from "node:fs/promises";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { parse as parseYaml } from "yaml";
 import { BusLockedError, busOwnerPid } from "../bus/index.js";
-import { openSqliteCatalog } from "../catalog/index.js";
+import { type Catalog, openSqliteCatalog } from "../catalog/index.js";
 import { type Config, ConfigError, loadConfig } from "../config/index.js";
+import {
+  AUDIT_PREFIX,
+  auditBuild,
+  loadProject as loadChecks,
+  openQuality,
+  ProjectError,
+  type Quality,
+} from "../quality/index.js";
 import { busPath, catalogPath, openStorage } from "../server/index.js";
 import {
   Builder,
+  type BuilderOptions,
   loadProject,
   type ModelRun,
   openSqliteTransformStore,
@@ -102,7 +111,11 @@ export function registerTransformCommands(program: Command): void {
           }
           return result.ok;
         },
-        { onResult: options.format === "table" ? printRun : undefined, threads: options.threads },
+        {
+          onResult: options.format === "table" ? printRun : undefined,
+          threads: options.threads,
+          publishes: true,
+        },
       ),
     );
 
@@ -185,13 +198,17 @@ export function registerTransformCommands(program: Command): void {
       .description("publish the tested --env build of the selected models to production (no data copied)")
       .argument("[selection...]", "which models (default: every model built in the environment)"),
   ).action((words: string[], options: TransformOptions) =>
-    run(options, async ({ builder }) => {
-      const runs = await builder.promote({ select: selectionOf(words, options) });
-      if (options.format === "json") console.log(JSON.stringify({ runs }));
-      else if (runs.length === 0) console.log(`nothing to promote: no model has a ${options.env} build`);
-      else printSummary(runs, true);
-      return runs.every((entry) => entry.status === "success" || entry.status === "skipped");
-    }),
+    run(
+      options,
+      async ({ builder }) => {
+        const runs = await builder.promote({ select: selectionOf(words, options) });
+        if (options.format === "json") console.log(JSON.stringify({ runs }));
+        else if (runs.length === 0) console.log(`nothing to promote: no model has a ${options.env} build`);
+        else printSummary(runs, true);
+        return runs.every((entry) => entry.status === "success" || entry.status === "skipped");
+      },
+      { publishes: true },
+    ),
   );
 
   program
@@ -272,7 +289,13 @@ function fail(message: string): never {
 async function run(
   options: TransformOptions,
   work: (context: { builder: Builder; project: ReturnType<typeof loadProject> }) => Promise<boolean>,
-  extra: { onResult?: (run: ModelRun) => void; threads?: number; readOnly?: boolean } = {},
+  extra: {
+    onResult?: (run: ModelRun) => void;
+    threads?: number;
+    readOnly?: boolean;
+    /** Builds or promotes tables: quality checks audit them and profiles follow. */
+    publishes?: boolean;
+  } = {},
 ): Promise<void> {
   let ok = false;
   try {
@@ -293,6 +316,7 @@ async function run(
       threads: config.duckdb_threads || undefined,
       memoryLimit: config.duckdb_memory_limit || undefined,
     });
+    const quality = extra.publishes ? await qualityFor(config, catalog, project.dir) : null;
     try {
       const builder = new Builder({
         project,
@@ -304,19 +328,52 @@ async function run(
         threads: extra.threads,
         trigger: "cli",
         onResult: extra.onResult,
+        ...(quality ? qualityHooks(quality, config) : {}),
       });
       ok = await work({ builder, project });
     } finally {
+      await quality?.close();
       await store.close();
       await catalog.close();
       engine.closeSync();
     }
   } catch (error) {
-    if (!(error instanceof TransformError || error instanceof ConfigError || error instanceof BusLockedError))
+    if (
+      !(
+        error instanceof TransformError ||
+        error instanceof ConfigError ||
+        error instanceof BusLockedError ||
+        error instanceof ProjectError
+      )
+    )
       throw error;
     console.error(`sluice: ${error.message}`);
   }
   if (!ok) process.exitCode = 1;
+}
+
+/**
+ * Quality for a command that publishes tables, when it has work: the check files of
+ * `quality_project`, else of the transform project (a malformed one stops the command before
+ * anything is built), and profiling.
+ */
+async function qualityFor(config: Config, catalog: Catalog, projectDir: string): Promise<Quality | null> {
+  const checksDir = config.quality_project || projectDir;
+  const checks = loadChecks(checksDir);
+  if (checks.tables.size === 0 && !config.profiling) return null;
+  return openQuality({ config, catalog, projectDir: checksDir, threads: config.duckdb_threads || undefined });
+}
+
+/** What the server's quality watcher does for builds, in this process: audit before publishing, profile after. */
+function qualityHooks(quality: Quality, config: Config): Pick<BuilderOptions, "onAudit" | "onTableBuilt"> {
+  return {
+    onAudit: (candidate) => auditBuild(quality, candidate),
+    onTableBuilt: async (table, _snapshot, { audited }) => {
+      if (config.profiling) await quality.profileTable(table);
+      // A promoted table was audited in its environment; its production checks run (and alert) now.
+      if (!audited) await quality.runChecks(table, { trigger: "build" });
+    },
+  };
 }
 
 /** With no server running, loads what the bus still holds first, so acknowledged events are built on (as `sluice query` does). */
@@ -364,7 +421,10 @@ function printRun(entry: ModelRun): void {
 function printTest(test: TestResult): void {
   const label = { pass: "PASS", warn: "WARN", fail: "FAIL", error: "ERROR", skipped: "SKIP" }[test.status];
   const where = test.path ? ` (${test.path}${test.line ? `:${test.line}` : ""})` : "";
-  console.log(`  ${label.padEnd(5)} test ${test.name}${where}${test.message ? `: ${test.message}` : ""}`);
+  const what = test.name.startsWith(AUDIT_PREFIX)
+    ? `check ${test.name.slice(AUDIT_PREFIX.length)}`
+    : `test ${test.name}`;
+  console.log(`  ${label.padEnd(5)} ${what}${where}${test.message ? `: ${test.message}` : ""}`);
 }
 
 function printSummary(runs: ModelRun[], promoted = false): void {

@@ -24,6 +24,7 @@ export type QualityConfig = Pick<
   Config,
   | "data_dir"
   | "quality_project"
+  | "transform_project"
   | "alert_webhook_url"
   | "alert_smtp_url"
   | "alert_email_to"
@@ -38,7 +39,7 @@ export interface OpenQualityOptions {
   catalog: Catalog;
   /** DuckDB threads for profiles and checks (default 1: background work keeps to one core). */
   threads?: number;
-  /** The project folder with the check files (default: `quality_project`, else the current folder). */
+  /** The project folder with the check files (default: `quality_project`, else `transform_project`, else the current folder). */
   projectDir?: string;
 }
 
@@ -57,6 +58,11 @@ export interface RunChecksOptions {
   trigger: string;
   /** Only the checks with these names. */
   names?: string[];
+  /**
+   * Run the checks declared for this table instead (default: the table's own), e.g. a dev build's
+   * `dev__orders` checked as `orders` is; results are still recorded under the table checked.
+   */
+  checksOf?: string;
   /**
    * Write-audit-publish: check these Parquet files (under the lake, not committed yet) as if they
    * were the table, instead of the live table. A build or load that gets `blocking` back should
@@ -85,7 +91,10 @@ export async function openQuality(options: OpenQualityOptions): Promise<Quality>
     memoryLimit: options.config.duckdb_memory_limit || undefined,
     sandbox: { readableDirs: [lakeRoot], tempDir: join(options.config.data_dir, "tmp") },
   });
-  const projectDir = resolve(options.projectDir ?? (options.config.quality_project || "."));
+  // Checks usually live beside the models they check: one project folder for both.
+  const projectDir = resolve(
+    options.projectDir ?? (options.config.quality_project || options.config.transform_project || "."),
+  );
   return new Quality({ ...options, engine, lakeRoot, projectDir });
 }
 
@@ -218,7 +227,7 @@ export class Quality {
 
   /** Runs the table's checks (declared in the project), records them and alerts. */
   async runChecks(name: string, options: RunChecksOptions): Promise<ChecksRun> {
-    const definitions = (this.project().tables.get(name)?.checks ?? []).filter(
+    const definitions = (this.project().tables.get(options.checksOf ?? name)?.checks ?? []).filter(
       (check) => !options.names || options.names.includes(check.name),
     );
     const now = options.now ?? new Date();

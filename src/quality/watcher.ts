@@ -14,6 +14,7 @@
  */
 import { Cron } from "croner";
 import type { Catalog } from "../catalog/index.js";
+import { type AuditOutcome, auditBuild, type BuildCandidate } from "./audit.js";
 import type { Project } from "./project.js";
 import type { Quality } from "./quality.js";
 
@@ -84,13 +85,21 @@ export class QualityWatcher {
   }
 
   /**
-   * After a transformation published `table`: profile it and run its checks (trigger `build`),
-   * in turn with the watcher's other work. A model's failing check alerts like a load's.
+   * Before a model's table is published: its checks on the written files (`auditBuild`), in
+   * turn with the watcher's other work. A throw (a malformed check file) fails the build.
    */
-  async afterBuild(table: string): Promise<void> {
+  auditBuild(candidate: BuildCandidate): Promise<AuditOutcome[]> {
+    return this.#serial(() => auditBuild(this.#options.quality, candidate));
+  }
+
+  /**
+   * After a transformation published `table`: profile it and, unless the build's audit already
+   * checked these rows, run its checks (trigger `build`). A failing check alerts like a load's.
+   */
+  async afterBuild(table: string, published: { audited: boolean }): Promise<void> {
     await this.#serial(async () => {
       if (this.#options.profiling) await this.#options.quality.profileTable(table);
-      await this.#check(table, "build");
+      if (!published.audited) await this.#check(table, "build");
     }).catch((error: Error) => this.#options.log(`quality: after the build of ${table}: ${error.message}`));
   }
 

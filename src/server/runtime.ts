@@ -264,7 +264,9 @@ export async function startSluice(config: Config): Promise<Sluice> {
     config,
     catalog,
     log: (message) => console.error(`sluice: ${message}`),
-    onTableBuilt: (table) => qualityWatcher.afterBuild(table),
+    // A model's table is checked before it is published (an error check keeps it unpublished), profiled after.
+    onAudit: (candidate) => qualityWatcher.auditBuild(candidate),
+    onTableBuilt: (table, _snapshot, published) => qualityWatcher.afterBuild(table, published),
   });
   transform.start();
 

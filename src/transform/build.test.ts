@@ -322,18 +322,27 @@ describe("incremental strategies", () => {
     });
     const seen: number[] = [];
     const builder = lab.builder(root, {
-      onAudit: async (table, paths) => {
+      onAudit: async ({ table, paths }) => {
         const rows = await lab.warehouse.query(
           `SELECT count(*) FROM read_parquet([${paths.map((path) => `'${path}'`).join(", ")}])`,
         );
         seen.push(rows.rows[0]?.[0] as number);
-        return { blocking: true, message: `check of ${table}: too few rows` };
+        return [
+          {
+            name: "enough_rows",
+            severity: "error",
+            status: "fail",
+            failures: 0,
+            failuresFile: null,
+            message: `check of ${table}: too few rows`,
+          },
+        ];
       },
     });
     const result = await builder.build();
     assert.deepEqual(seen, [2]);
     assert.equal(result.runs[0]?.status, "failed_tests");
-    assert.equal(result.runs[0]?.message, "not published: check of audited: too few rows");
+    assert.equal(result.runs[0]?.message, "not published: enough_rows (check of audited: too few rows)");
     assert.ok(!(await lab.catalog.tables()).some((table) => table.name === "audited"));
   });
 

@@ -55,15 +55,30 @@ export interface BuilderOptions {
   threads?: number;
   /** What started the build, for the history: cli, schedule, on_load, api. */
   trigger?: string;
-  /** Called after a table is published, e.g. to profile it. */
-  onTableBuilt?: (table: string, snapshot: number) => Promise<void>;
+  /**
+   * Called after a table is published, e.g. to profile it; `audited`: `onAudit` already checked
+   * exactly these rows (a promote's table was not).
+   */
+  onTableBuilt?: (table: string, snapshot: number, published: { audited: boolean }) => Promise<void>;
   /**
    * More checks of the table-to-be (its Parquet files, not committed yet), after its tests
-   * passed, e.g. the quality checks of `quality.yml`: `blocking` keeps it unpublished.
+   * passed, e.g. the quality checks of `quality.yml`. Their outcomes count as the model's
+   * tests: an error-severity one that fails keeps the table unpublished.
    */
-  onAudit?: (table: string, paths: string[]) => Promise<{ blocking: boolean; message: string } | null>;
+  onAudit?: (candidate: AuditCandidate) => Promise<TestOutcome[]>;
   /** Each node's result, as it finishes. */
   onResult?: (run: ModelRun) => void;
+}
+
+/** A model's table-to-be, offered to `onAudit` before it is published. */
+export interface AuditCandidate {
+  /** The lake table it becomes (`dev__orders` in environment dev). */
+  table: string;
+  /** The production table of the same model: whose declared checks apply in every environment. */
+  productionTable: string;
+  def: TableDef;
+  /** Absolute paths of every file the table would have: live ones kept, plus the new ones. */
+  paths: string[];
 }
 
 export interface BuildRequest {
@@ -160,14 +175,10 @@ export class Builder {
       new Map(),
     );
     const failedSources = new Set(
-      sourceResults
-        .filter(
-          (result) => result.severity === "error" && (result.status === "fail" || result.status === "error"),
-        )
-        .flatMap((result) => {
-          const test = sourceTests.find((candidate) => candidate.name === result.name);
-          return test?.target?.kind === "source" ? [test.target.key] : (test?.sources ?? []);
-        }),
+      sourceResults.filter(isBlocking).flatMap((result) => {
+        const test = sourceTests.find((candidate) => candidate.name === result.name);
+        return test?.target?.kind === "source" ? [test.target.key] : (test?.sources ?? []);
+      }),
     );
 
     const runs = new Map<string, Promise<ModelRun>>();
@@ -348,7 +359,7 @@ export class Builder {
             message: `promoted ${source} to ${target} (${plural(rows, "row")})`,
           }),
         );
-        await this.#afterPublish(target, snapshot);
+        await this.#afterPublish(target, snapshot, false);
       } catch (error) {
         for (const file of linked) await rm(join(this.#lakeRoot, file.path), { force: true });
         runs.push(
@@ -519,20 +530,34 @@ export class Builder {
       }
       const tests = this.#testsAt(name, selected);
       const pending = new Set([...selected].map((other) => this.tableFor(other)));
-      const outcomes = await this.#runTests(tests, resolver, audit, connection, lease, tables, pending);
-      const blocking = outcomes.filter(
-        (outcome) =>
-          outcome.severity === "error" && (outcome.status === "fail" || outcome.status === "error"),
+      const outcomes: TestOutcome[] = await this.#runTests(
+        tests,
+        resolver,
+        audit,
+        connection,
+        lease,
+        tables,
+        pending,
       );
-      const audited =
-        blocking.length === 0 ? await this.#options.onAudit?.(target, audit.get(target)?.paths ?? []) : null;
-      if (blocking.length > 0 || audited?.blocking) {
+      // Quality checks only once the model's own tests passed (dbt's tests come first, as in dbt build).
+      const audited = this.#options.onAudit !== undefined && !outcomes.some(isBlocking);
+      if (audited && this.#options.onAudit) {
+        outcomes.push(
+          ...(await this.#options.onAudit({
+            table: target,
+            productionTable: this.tableFor(name, PROD_ENV),
+            def,
+            paths: audit.get(target)?.paths ?? [],
+          })),
+        );
+      }
+      const blocking = outcomes.filter(isBlocking);
+      if (blocking.length > 0) {
         await discard(this.#lakeRoot, written);
         written = [];
         const reasons = blocking.map(
           (outcome) => `${outcome.name} (${outcome.message ?? `${outcome.failures} failing rows`})`,
         );
-        if (audited?.blocking) reasons.push(audited.message);
         return this.#record(invocation, name, started, {
           status: "failed_tests",
           rows,
@@ -581,11 +606,11 @@ export class Builder {
           ...warned.map((outcome) =>
             outcome.status === "skipped"
               ? `${outcome.name} ${outcome.message}`
-              : `warning: ${outcome.name} (${plural(outcome.failures, "failing row")})`,
+              : `warning: ${outcome.name} (${outcome.failuresFile === null && outcome.message ? outcome.message : plural(outcome.failures, "failing row")})`,
           ),
         ].join("; "),
       });
-      await this.#afterPublish(target, snapshot);
+      await this.#afterPublish(target, snapshot, audited);
       return run;
     } catch (error) {
       await discard(this.#lakeRoot, written);
@@ -949,9 +974,9 @@ export class Builder {
     }
   }
 
-  async #afterPublish(table: string, snapshot: number): Promise<void> {
+  async #afterPublish(table: string, snapshot: number, audited: boolean): Promise<void> {
     try {
-      await this.#options.onTableBuilt?.(table, snapshot);
+      await this.#options.onTableBuilt?.(table, snapshot, { audited });
     } catch {
       // A hook (profiling) failing does not undo a published table.
     }
@@ -985,6 +1010,10 @@ export class Builder {
     return run;
   }
 }
+
+/** An error-severity test or check that failed or could not run: the table must not be published. */
+const isBlocking = (outcome: TestOutcome): boolean =>
+  outcome.severity === "error" && (outcome.status === "fail" || outcome.status === "error");
 
 const plural = (count: number, noun: string): string => `${count} ${noun}${count === 1 ? "" : "s"}`;
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -43,6 +43,44 @@ describe("sluice build, compile and runs", () => {
     const history = JSON.parse(runs.stdout).runs;
     assert.equal(history[0].status, "failed_tests");
     assert.equal(history[0].tests.length, 5);
+  });
+
+  test("a build runs the project's quality checks before publishing: a failing error check blocks, a warn one is printed", async () => {
+    const shop = join(dir, "checked-shop");
+    await cp(SHOP_FIXTURE, shop, { recursive: true });
+    await writeFile(
+      join(shop, "quality.yml"),
+      `stg_orders:
+  - { type: row_count, max: 2 }
+stg_customers:
+  - { type: missing, column: last_name, severity: warn, where: "first_name = 'Ann'" }
+  - { type: accepted_values, column: first_name, values: [Ann, Bob], severity: warn }
+`,
+    );
+    const build = await runCli([
+      "build",
+      "stg_orders",
+      "stg_customers",
+      "--project",
+      shop,
+      "--data-dir",
+      dataDir,
+    ]);
+    assert.equal(build.code, 1, build.stderr);
+    assert.match(
+      build.stdout,
+      /^FAIL +model stg_orders → stg_orders .*not published: quality:row_count \(4 rows; expected at most 2\)/m,
+    );
+    assert.match(build.stdout, /^ +FAIL +check row_count: 4 rows; expected at most 2$/m);
+    assert.match(
+      build.stdout,
+      /^OK +model stg_customers .*warning: quality:accepted_values\(first_name\) \(1 row has/m,
+    );
+    assert.match(build.stdout, /^ +WARN +check accepted_values\(first_name\): /m);
+    const query = await runCli(["query", "select count(*) as n from stg_customers", "--data-dir", dataDir]);
+    assert.match(query.stdout, /\b3\b/);
+    const profile = await runCli(["profile", "stg_customers", "--format", "json", "--data-dir", dataDir]);
+    assert.equal(JSON.parse(profile.stdout).profile.rows, 3, "a built table is profiled");
   });
 
   test("a selection that matches nothing is one line and exit 1", async () => {

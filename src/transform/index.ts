@@ -4,6 +4,7 @@
  * lake tables every query path sees.
  */
 export {
+  type AuditCandidate,
   Builder,
   type BuilderOptions,
   type BuildRequest,
