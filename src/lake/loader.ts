@@ -160,6 +160,7 @@ export class Loader {
           table,
           prefix: `part-${String(start).padStart(16, "0")}`,
           selectSql,
+          unsorted: true,
         });
         const rows = files.reduce((sum, file) => sum + file.rows, 0);
         if (rows !== count) throw new Error(`loaded ${rows} rows from ${count} records at position ${start}`);

@@ -12,10 +12,14 @@ import { sqlIdent, sqlString } from "../warehouse/index.js";
  * prune time filters; `<lakeRoot>/<table>/<prefix>-<uuid>.parquet` otherwise.
  * Files and their directories are fsynced before returning: the caller commits
  * them to the catalog next, and a committed file must survive a power loss.
+ *
+ * `unsorted` skips the sort, for files that compaction will rewrite sorted anyway: a loader's
+ * micro-batch fits in one row group, whose statistics a sort does not narrow, and sorting wide
+ * rows is a third of the cost of writing them.
  */
 export async function writeParquet(
   connection: DuckDBConnection,
-  options: { lakeRoot: string; table: TableDef; selectSql: string; prefix: string },
+  options: { lakeRoot: string; table: TableDef; selectSql: string; prefix: string; unsorted?: boolean },
 ): Promise<DataFile[]> {
   const { lakeRoot, table } = options;
   const tableDir = join(lakeRoot, table.name);
@@ -25,7 +29,7 @@ export async function writeParquet(
   const sql = partition
     ? `COPY (
         SELECT ${columns}, CAST(${sqlIdent(partition.fromTimestamp)} AS DATE) AS ${sqlIdent(partition.column)}
-        FROM (${options.selectSql}) ORDER BY ${sqlIdent(partition.fromTimestamp)}
+        FROM (${options.selectSql})${options.unsorted ? "" : ` ORDER BY ${sqlIdent(partition.fromTimestamp)}`}
       ) TO ${sqlString(tableDir)} (
         FORMAT parquet, COMPRESSION zstd, PARTITION_BY (${sqlIdent(partition.column)}),
         FILENAME_PATTERN ${sqlString(`${options.prefix}-{uuid}`)}, OVERWRITE_OR_IGNORE, RETURN_FILES
