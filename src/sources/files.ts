@@ -5,7 +5,7 @@
  * in the catalog and to the configured webhook (see run.ts).
  */
 import { randomUUID } from "node:crypto";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import {
@@ -17,11 +17,21 @@ import {
 } from "../catalog/index.js";
 import type { Config } from "../config/index.js";
 import { writeParquet } from "../lake/index.js";
-import { sqlIdent } from "../warehouse/index.js";
-import { type ProgressListener, type Staged, scanFile, stage, tracked } from "./formats.js";
+import { sqlIdent, sqlString } from "../warehouse/index.js";
+import {
+  detectFormat,
+  type FileRows,
+  type ProgressListener,
+  readCsv,
+  type Staged,
+  type StageOptions,
+  scanFile,
+  stage,
+  tracked,
+} from "./formats.js";
 import { columnNames, tableNameProblem } from "./names.js";
 import { type IncomingColumn, planLoad, type ValueCheck } from "./plan.js";
-import { Rejection } from "./rejection.js";
+import { duckDbMessage, Rejection } from "./rejection.js";
 import { finishRun, type RunResult, recordedRun } from "./run.js";
 import {
   accepts,
@@ -31,6 +41,7 @@ import {
   fromText,
   inferType,
   isNested,
+  onlyShapes,
   parseType,
   profileSql,
   type TextProfile,
@@ -73,6 +84,52 @@ export interface LoadOutcome {
 
 /** Commits planned on a table that another load changed meanwhile are redone this many times. */
 const MAX_ATTEMPTS = 5;
+/** A CSV file's types are first inferred from this many rows at its start. */
+const SAMPLE_ROWS = 100_000;
+
+/**
+ * A value broke a guard of a write from a file read in place: it is not of the type inferred
+ * from the file's first rows (`sample`), or does not fit the table's column (`table`).
+ */
+class UnfitValue extends Error {
+  constructor(readonly against: "sample" | "table") {
+    super(`a value does not fit the ${against === "sample" ? "sampled" : "table's"} type`);
+  }
+
+  static marker(against: UnfitValue["against"]): string {
+    return `sluice: value unfit for the ${against} type`;
+  }
+
+  /** The UnfitValue a failed write stands for, if it failed on a guard. */
+  static from(error: unknown): UnfitValue | null {
+    const message = duckDbMessage(error);
+    for (const against of ["sample", "table"] as const) {
+      if (message.includes(UnfitValue.marker(against))) return new UnfitValue(against);
+    }
+    return null;
+  }
+}
+
+/** What a guard lets through: values of a type, no value at all, or only digits. */
+type GuardType = ColumnType | "all-null" | "integers";
+
+/** SQL giving `value`, or failing the query (UnfitValue) when the text `text` is not of `type`. */
+function guarded(value: string, text: string, type: GuardType, against: UnfitValue["against"]): string {
+  if (typeof type === "object" && type.kind === "VARCHAR") return value;
+  const fits =
+    type === "all-null"
+      ? "false"
+      : type === "integers"
+        ? `regexp_full_match(${text}, '[+-]?[0-9]+')`
+        : accepts(type, text);
+  return `CASE WHEN ${text} IS NULL OR ${fits} THEN ${value} ELSE error(${sqlString(UnfitValue.marker(against))}) END`;
+}
+
+/** Removes the files a failed write left in `dir` (named with the write's own `prefix`). */
+async function removeWritten(dir: string, prefix: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) if (name.startsWith(`${prefix}-`)) await rm(join(dir, name), { force: true });
+}
 
 export class FileLoader {
   readonly #options: FileLoaderOptions;
@@ -127,59 +184,131 @@ export class FileLoader {
     await mkdir(stagingDir, { recursive: true });
     const connection = await this.#options.engine.connect();
     try {
-      const staged = await stage(connection, {
+      const { format, tabs } = await detectFormat(path, run.file);
+      const options: StageOptions = {
         path,
         name: run.file,
         scan,
         stagingDir,
         sheet: request.sheet,
         onProgress: request.onProgress,
-      });
-      const incoming = await incomingColumns(connection, staged, configured, request.onProgress);
-      for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-        if (attempt > 1) {
-          const skippedNow = await this.#skipIfLoaded(run);
-          if (skippedNow) return skippedNow;
-        }
-        const committed = await this.#writeAndCommit(connection, staged, incoming, run, request.onProgress);
-        if (committed) return committed;
+      };
+      let csv: FileRows | undefined;
+      if (format === "csv" && !request.sheet) {
+        csv = await readCsv(connection, options, tabs);
+        const loaded = await this.#loadInPlace(connection, csv, configured, run, request.onProgress);
+        if (loaded) return loaded;
       }
-      throw new Rejection(`table ${table} kept changing while the file was loaded: try again`);
+      // Staged, every row can be named: the file is rejected naming the first value that does not fit.
+      const staged = await stage(connection, options, csv);
+      const incoming = await incomingColumns(connection, staged, configured, request.onProgress);
+      return await this.#commit(connection, staged, incoming, run, request.onProgress, staged);
     } finally {
       connection.closeSync();
       await rm(stagingDir, { recursive: true, force: true });
     }
   }
 
-  /** Plans against the table as it is now, writes, and commits; null when another commit got in first. */
-  async #writeAndCommit(
+  /**
+   * Loads a CSV file without staging it: its types inferred from its first rows, then every
+   * value checked to have them as it is written (one pass over the file); if one does not,
+   * types from every value and a second pass. null when a value does not fit the table's
+   * types: only a staged file names its row.
+   */
+  async #loadInPlace(
     connection: DuckDBConnection,
-    staged: Staged,
+    csv: FileRows,
+    configured: Map<string, ColumnType>,
+    run: NewLoadRun,
+    onProgress: ProgressListener | undefined,
+  ): Promise<RunResult | null> {
+    const head: FileRows = { ...csv, relation: `(SELECT * FROM ${csv.relation} LIMIT ${SAMPLE_ROWS})` };
+    for (const sampled of [true, false]) {
+      const incoming = await incomingColumns(
+        connection,
+        sampled ? head : csv,
+        configured,
+        onProgress,
+        sampled,
+      );
+      try {
+        return await this.#commit(connection, csv, incoming, run, onProgress, null);
+      } catch (error) {
+        if (!(error instanceof UnfitValue)) throw error;
+        if (error.against === "table") return null;
+      }
+    }
+    throw new Error(`types inferred from every value of ${run.file} do not fit its values`);
+  }
+
+  /**
+   * Writes and commits, planning again when another load of the table got in first.
+   * Returns the run; throws UnfitValue when a value breaks a guard of the write (`staged`
+   * null), or a Rejection naming the first value that does not fit (`staged` set).
+   */
+  async #commit(
+    connection: DuckDBConnection,
+    rows: FileRows,
     incoming: IncomingColumn[],
     run: NewLoadRun,
     onProgress: ProgressListener | undefined,
+    staged: Staged | null,
+  ): Promise<RunResult> {
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      if (attempt > 1) {
+        const skippedNow = await this.#skipIfLoaded(run);
+        if (skippedNow) return skippedNow;
+      }
+      const committed = await this.#writeAndCommit(connection, rows, incoming, run, onProgress, staged);
+      if (committed) return committed;
+    }
+    throw new Rejection(`table ${run.table} kept changing while the file was loaded: try again`);
+  }
+
+  /**
+   * Plans against the table as it is now, writes, and commits; null when another commit got
+   * in first. Values the plan must check are checked in the staged file (`staged`), naming
+   * the row; else as they are written, where a failure throws UnfitValue.
+   */
+  async #writeAndCommit(
+    connection: DuckDBConnection,
+    rows: FileRows,
+    incoming: IncomingColumn[],
+    run: NewLoadRun,
+    onProgress: ProgressListener | undefined,
+    staged: Staged | null,
   ): Promise<RunResult | null> {
     const { catalog, dataDir } = this.#options;
     const { table, mode } = run;
     const snapshot = await catalog.tableSnapshot(table);
     const current = await this.#loadableTable(table);
     const plan = planLoad(table, mode === "replace" ? [] : (current?.columns ?? []), incoming);
-    for (const check of plan.checks) await firstBadValue(connection, staged, check);
+    const select = plan.columns.map((column, i) => {
+      const check = plan.checks.find((candidate) => candidate.column.name === column.name);
+      const value =
+        check && !staged
+          ? guarded(plan.select[i] ?? "NULL", check.column.text, check.type, "table")
+          : plan.select[i];
+      return `${value} AS ${sqlIdent(column.name)}`;
+    });
+    if (staged) for (const check of plan.checks) await firstBadValue(connection, staged, check);
     const removed = mode === "replace" ? (await catalog.liveFiles(table)).map((file) => file.path) : [];
     const lakeRoot = join(dataDir, "lake");
-    const select = plan.columns.map((column, i) => `${plan.select[i]} AS ${sqlIdent(column.name)}`);
+    // A prefix of this write's own, so that the files of a write that failed half way can be found.
+    const prefix = `load-${randomUUID()}`;
     let files: DataFile[] = [];
     try {
       files = await tracked(connection, "writing", onProgress, () =>
         writeParquet(connection, {
           lakeRoot,
           table: { name: table, columns: plan.columns, partitionBy: null },
-          prefix: "load",
-          selectSql: `SELECT ${select.join(", ")} FROM ${staged.relation}`,
+          prefix,
+          selectSql: `SELECT ${select.join(", ")} FROM ${rows.relation}`,
         }),
       );
-      const rows = files.reduce((sum, file) => sum + file.rows, 0);
-      if (rows !== staged.rows) throw new Error(`wrote ${rows} rows of ${staged.rows}`);
+      const written = files.reduce((sum, file) => sum + file.rows, 0);
+      if (rows.rows !== null && written !== rows.rows)
+        throw new Error(`wrote ${written} rows of ${rows.rows}`);
       await catalog.commit({
         table,
         operation: "load",
@@ -187,13 +316,19 @@ export class FileLoader {
         remove: removed,
         columns: plan.columns,
         ifTableSnapshot: snapshot,
-        load: { ...run, status: "loaded", rows, changes: plan.changes, finishedAt: new Date().toISOString() },
+        load: {
+          ...run,
+          status: "loaded",
+          rows: written,
+          changes: plan.changes,
+          finishedAt: new Date().toISOString(),
+        },
       });
     } catch (error) {
       // Nothing was committed: the files are nobody's.
-      for (const file of files) await rm(join(lakeRoot, file.path), { force: true });
+      await removeWritten(join(lakeRoot, table), prefix);
       if (error instanceof CommitConflictError) return null;
-      throw error;
+      throw UnfitValue.from(error) ?? error;
     }
     const loaded = await catalog.liveLoad(table, run.sha256 ?? "");
     if (!loaded) throw new Error(`load of ${run.file} committed but not in the history`);
@@ -238,27 +373,28 @@ function configuredTypes(types: Record<string, string>, table: string): Map<stri
 
 /**
  * The file's columns with their types: configured, typed by the file (Parquet, JSON
- * numbers), or inferred from every value in one scan.
+ * numbers), or inferred from every value in one scan. `sampled`: `rows` are a sample of the
+ * file, and each inferred column's value is guarded (UnfitValue) so that the write stops
+ * at a value that would have made the type inferred from every value another.
  */
 async function incomingColumns(
   connection: DuckDBConnection,
-  staged: Staged,
+  rows: FileRows,
   configured: Map<string, ColumnType>,
   onProgress: ProgressListener | undefined,
+  sampled = false,
 ): Promise<IncomingColumn[]> {
-  const names = columnNames(staged.columns.map((column) => column.header));
-  const texts = staged.columns.map(
-    (column) => `NULLIF(trim(CAST(${sqlIdent(column.source)} AS VARCHAR)), '')`,
-  );
-  const profiled = staged.columns.flatMap((column, i) => (column.infer ? [i] : []));
+  const names = columnNames(rows.columns.map((column) => column.header));
+  const texts = rows.columns.map((column) => trimmedText(`CAST(${sqlIdent(column.source)} AS VARCHAR)`));
+  const profiled = rows.columns.flatMap((column, i) => (column.infer ? [i] : []));
   const profiles = new Map<number, TextProfile>();
-  if (profiled.length > 0 && staged.rows > 0) {
+  if (profiled.length > 0 && rows.rows !== 0) {
     const sql = profiled.map((i) => profileSql(`v${i}`, `k${i}`, `p${i}`));
     const values = profiled.map((i) => `${texts[i]} AS v${i}`).join(", ");
     const reader = await tracked(connection, "inferring types", onProgress, () =>
       connection.runAndReadAll(`
       SELECT ${sql.map((part) => part.outer).join(",\n  ")}
-      FROM (SELECT *, ${sql.map((part) => part.inner).join(",\n  ")} FROM (SELECT ${values} FROM ${staged.relation}))`),
+      FROM (SELECT *, ${sql.map((part) => part.inner).join(",\n  ")} FROM (SELECT ${values} FROM ${rows.relation}))`),
     );
     const row = reader.getRowObjectsJson()[0] ?? {};
     for (const i of profiled) {
@@ -271,20 +407,21 @@ async function incomingColumns(
       });
     }
   }
-  return staged.columns.map((column, i) => {
+  return rows.columns.map((column, i) => {
     const name = names[i] ?? `column_${i + 1}`;
     const text = texts[i] ?? "NULL";
     const source = sqlIdent(column.source);
     const base = { name, header: column.header, text };
-    const profile = profiles.get(i);
-    const fileType = column.infer
-      ? inferType(profile ?? emptyProfile, { temporalOnly: column.infer === "temporal" })
-      : fromDuckDbType(column.duckdbType);
-    const fileValue = column.infer
+    const profile = profiles.get(i) ?? emptyProfile;
+    const temporalOnly = column.infer === "temporal";
+    const fileType = column.infer ? inferType(profile, { temporalOnly }) : fromDuckDbType(column.duckdbType);
+    let fileValue = column.infer
       ? fromText(fileType, text)
       : isNested(column.duckdbType)
         ? `to_json(${source})`
         : `CAST(${source} AS ${typeSql(fileType)})`;
+    if (sampled && column.infer)
+      fileValue = guarded(fileValue, text, sampleGuard(profile, fileType, temporalOnly), "sample");
     const wanted = configured.get(name);
     if (!wanted) return { ...base, type: fileType, value: fileValue, configured: false, verify: false };
     // A configured type the values already have needs no check (a typed file, or text inferred narrower).
@@ -299,6 +436,29 @@ async function incomingColumns(
     }
     return { ...base, type: wanted, value: fromText(wanted, text), configured: true, verify: true };
   });
+}
+
+/**
+ * What every value of a column must be for the type inferred from a sample (`inferred`) to be
+ * the type inferred from all of them. Inference only widens as values are added, so a value
+ * of the inferred type keeps it; but a column empty in the sample could be anything, and long
+ * integers are text only while no value has a fraction.
+ */
+function sampleGuard(profile: TextProfile, inferred: ColumnType, temporalOnly: boolean): GuardType {
+  if (profile.values === 0) return "all-null";
+  if (inferred.kind !== "VARCHAR") return inferred;
+  return !temporalOnly && onlyShapes(profile, ["integer", "bigint", "decimal"])
+    ? "integers"
+    : { kind: "VARCHAR" };
+}
+
+/**
+ * SQL giving the text `v` trimmed, NULL when empty. trim() costs more than the rest of a
+ * value's checks together, so only values that may start or end with a space go through it.
+ */
+function trimmedText(v: string): string {
+  return `CASE WHEN ${v} LIKE ' %' OR ${v} LIKE '% ' OR NOT (${v}[1] < chr(128) AND ${v}[-1] < chr(128))
+    THEN NULLIF(trim(${v}), '') ELSE NULLIF(${v}, '') END`;
 }
 
 const emptyProfile: TextProfile = { values: 0, shapes: 0, integerDigits: 0, scale: 0 };

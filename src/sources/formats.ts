@@ -3,8 +3,10 @@
  * the file's columns (text to infer types from, or typed by the file) and a row
  * number for messages. CSV, JSON and Excel are first copied to a staging Parquet
  * file, in file order, so that every later pass (inference, checks, the final
- * write) reads a compact columnar file and can name a row exactly.
+ * write) reads a compact columnar file and can name a row exactly. A CSV file can
+ * also be read where it lies (`readCsv`), which is how files.ts loads it first.
  */
+import { isUtf8 } from "node:buffer";
 import { createHash, randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { open } from "node:fs/promises";
@@ -31,15 +33,21 @@ export interface StagedColumn {
   infer: "all" | "temporal" | null;
 }
 
-export interface Staged {
-  format: Format;
+/** A file's rows as DuckDB reads them. */
+export interface FileRows {
   /** SQL to select from. */
   relation: string;
+  columns: StagedColumn[];
+  /** The row count; null when the file is read in place, where counting would cost a pass. */
+  rows: number | null;
+}
+
+export interface Staged extends FileRows {
+  format: Format;
   /** SQL for a row's number in the file, for messages. */
   rowNumber: string;
   /** How messages name row `n`: "row 3", "row 7 of sheet Sales". */
   rowLabel(n: number): string;
-  columns: StagedColumn[];
   rows: number;
 }
 
@@ -58,11 +66,12 @@ export type ProgressListener = (phase: string, fraction: number | null) => void;
 /** Hashes the file and finds its encoding in the same single read. */
 export async function scanFile(path: string, onProgress?: ProgressListener): Promise<FileScan> {
   const hash = createHash("sha256");
-  const utf8 = new TextDecoder("utf-8", { fatal: true });
   let valid = true;
   let zeroBytes = false;
   let bytes = 0;
   let head: Buffer | null = null;
+  // The start of a character the previous chunk cut off, validated with the next chunk.
+  let carried: Buffer = Buffer.alloc(0);
   const handle = await open(path);
   try {
     const size = (await handle.stat()).size;
@@ -71,11 +80,10 @@ export async function scanFile(path: string, onProgress?: ProgressListener): Pro
       head ??= chunk.subarray(0, 4);
       zeroBytes ||= chunk.includes(0);
       if (valid) {
-        try {
-          utf8.decode(chunk, { stream: true });
-        } catch {
-          valid = false;
-        }
+        const text = carried.length > 0 ? Buffer.concat([carried, chunk]) : chunk;
+        const cut = text.length - unfinishedCharacter(text);
+        valid = isUtf8(text.subarray(0, cut));
+        carried = Buffer.from(text.subarray(cut));
       }
       bytes += chunk.length;
       onProgress?.("reading", size > 0 ? bytes / size : null);
@@ -83,17 +91,22 @@ export async function scanFile(path: string, onProgress?: ProgressListener): Pro
   } finally {
     await handle.close();
   }
-  if (valid) {
-    try {
-      utf8.decode();
-    } catch {
-      valid = false;
-    }
-  }
+  valid &&= carried.length === 0;
   let encoding: FileScan["encoding"] = valid ? "utf-8" : "windows-1252";
   if (head?.[0] === 0xff && head[1] === 0xfe) encoding = "utf-16le";
   if (head?.[0] === 0xfe && head[1] === 0xff) encoding = "utf-16be";
   return { sha256: hash.digest("hex"), bytes, encoding, zeroBytes };
+}
+
+/** How many bytes at the end of `bytes` begin a UTF-8 character that needs bytes after them. */
+function unfinishedCharacter(bytes: Buffer): number {
+  for (let back = 1; back <= Math.min(3, bytes.length); back++) {
+    const byte = bytes[bytes.length - back] as number;
+    if ((byte & 0xc0) === 0x80) continue; // a continuation byte: the lead byte is further back
+    const length = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1;
+    return length > back ? back : 0;
+  }
+  return 0;
 }
 
 /** The format by the file's name, else by its first bytes. */
@@ -144,14 +157,27 @@ export interface StageOptions {
   onProgress?: ProgressListener;
 }
 
-/** Reads the file into a staged relation; throws Rejection when it cannot be read. */
-export async function stage(connection: DuckDBConnection, options: StageOptions): Promise<Staged> {
+/**
+ * Reads the file into a staged relation; throws Rejection when it cannot be read. `csv`:
+ * the file as `readCsv` read it already.
+ */
+export async function stage(
+  connection: DuckDBConnection,
+  options: StageOptions,
+  csv?: FileRows,
+): Promise<Staged> {
   const { format, tabs } = await detectFormat(options.path, options.name);
   if (options.sheet && format !== "xlsx") throw new Rejection("a sheet can only be chosen for an .xlsx file");
   try {
     switch (format) {
       case "csv":
-        return await stageCsv(connection, options, tabs);
+        return await copyToStaging(
+          connection,
+          options,
+          "csv",
+          `SELECT * FROM ${(csv ?? (await readCsv(connection, options, tabs))).relation}`,
+          "all",
+        );
       case "json":
         return await stageJson(connection, options);
       case "parquet":
@@ -165,7 +191,15 @@ export async function stage(connection: DuckDBConnection, options: StageOptions)
   }
 }
 
-async function stageCsv(connection: DuckDBConnection, options: StageOptions, tabs: boolean): Promise<Staged> {
+/**
+ * The CSV file read in place (after converting it to UTF-8 if it is not): every column as
+ * text, in file order. Throws Rejection when it cannot be read.
+ */
+export async function readCsv(
+  connection: DuckDBConnection,
+  options: StageOptions,
+  tabs: boolean,
+): Promise<FileRows> {
   if (options.scan.zeroBytes && !options.scan.encoding.startsWith("utf-16")) {
     throw new Rejection("this is not a text file (it has zero bytes): expected CSV or TSV");
   }
@@ -176,20 +210,35 @@ async function stageCsv(connection: DuckDBConnection, options: StageOptions, tab
     path = join(options.stagingDir, `${randomUUID()}.csv`);
     await transcode(options.path, path, options.scan.encoding);
   }
-  // skip = 0: the sniffer may otherwise take leading lines for a preamble and drop them.
-  let source = `read_csv(${sqlString(path)}, all_varchar = true, skip = 0${tabs ? ", delim = '\t'" : ""})`;
-  const columns = await describe(connection, `SELECT * FROM ${source}`);
-  const only = columns.length === 1 ? columns[0]?.name : undefined;
-  const delimiter = only ? /[,;\t|]/.exec(only)?.[0] : undefined;
-  if (only && delimiter && !tabs) {
-    // One column whose header holds a delimiter: the sniffer gave up on rows of uneven width.
-    // Reading with that delimiter and the header's columns makes DuckDB name the first bad line.
-    const spec = only.split(delimiter).map((header) => `${sqlString(header)}: 'VARCHAR'`);
-    source = `read_csv(${sqlString(path)}, auto_detect = false, header = true, skip = 0, delim = ${sqlString(delimiter)},
-      quote = '"', escape = '"', columns = {${spec.join(", ")}})`;
-    await connection.run(`SELECT count(*) FROM ${source}`);
+  try {
+    // skip = 0: the sniffer may otherwise take leading lines for a preamble and drop them.
+    let source = `read_csv(${sqlString(path)}, all_varchar = true, skip = 0${tabs ? ", delim = '\t'" : ""})`;
+    let columns = await describe(connection, `SELECT * FROM ${source}`);
+    const only = columns.length === 1 ? columns[0]?.name : undefined;
+    const delimiter = only ? /[,;\t|]/.exec(only)?.[0] : undefined;
+    if (only && delimiter && !tabs) {
+      // One column whose header holds a delimiter: the sniffer gave up on rows of uneven width.
+      // Reading with that delimiter and the header's columns makes DuckDB name the first bad line.
+      const spec = only.split(delimiter).map((header) => `${sqlString(header)}: 'VARCHAR'`);
+      source = `read_csv(${sqlString(path)}, auto_detect = false, header = true, skip = 0, delim = ${sqlString(delimiter)},
+        quote = '"', escape = '"', columns = {${spec.join(", ")}})`;
+      await connection.run(`SELECT count(*) FROM ${source}`);
+      columns = await describe(connection, `SELECT * FROM ${source}`);
+    }
+    return {
+      relation: source,
+      columns: columns.map(({ name, type }) => ({
+        source: name,
+        header: name,
+        duckdbType: type,
+        infer: "all",
+      })),
+      rows: null,
+    };
+  } catch (error) {
+    if (error instanceof Rejection) throw error;
+    throw new Rejection(`cannot read it as CSV: ${duckDbMessage(error)}`);
   }
-  return copyToStaging(connection, options, "csv", `SELECT * FROM ${source}`, "all");
 }
 
 async function stageJson(connection: DuckDBConnection, options: StageOptions): Promise<Staged> {

@@ -233,7 +233,7 @@ const SHAPES = [
   "timestamptz",
   "text",
 ] as const;
-type Shape = (typeof SHAPES)[number];
+export type Shape = (typeof SHAPES)[number];
 
 /**
  * SQL giving the shape of the text `v` as an index into SHAPES (NULL for NULL). One CASE
@@ -279,6 +279,11 @@ export function profileSql(v: string, k: string, prefix: string): { inner: strin
   return { inner: `${shapeSql(v)} AS ${k}`, outer: outer.join(",\n  ") };
 }
 
+/** Whether every value profiled has one of `shapes`. */
+export function onlyShapes(profile: TextProfile, shapes: Shape[]): boolean {
+  return SHAPES.every((shape, i) => shapes.includes(shape) || (profile.shapes & (1 << i)) === 0);
+}
+
 /** Decimals are inferred up to this many places; longer fractions (float noise like 0.30000000000000004) are DOUBLE. */
 const MAX_INFERRED_SCALE = 9;
 
@@ -287,8 +292,7 @@ const MAX_INFERRED_SCALE = 9;
  * by their producer) considers only dates and timestamps. A column with no values is VARCHAR.
  */
 export function inferType(profile: TextProfile, options: { temporalOnly?: boolean } = {}): ColumnType {
-  const only = (...shapes: Shape[]) =>
-    SHAPES.every((shape, i) => shapes.includes(shape) || (profile.shapes & (1 << i)) === 0);
+  const only = (...shapes: Shape[]) => onlyShapes(profile, shapes);
   if (profile.values === 0) return { kind: "VARCHAR" };
   if (!options.temporalOnly) {
     if (only("boolean")) return { kind: "BOOLEAN" };
