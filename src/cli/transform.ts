@@ -127,21 +127,25 @@ export function registerTransformCommands(program: Command): void {
       )
       .argument("[selection...]", "whose tests to run (same syntax as build)"),
   ).action((words: string[], options: TransformOptions) =>
-    run(options, async ({ builder }) => {
-      const result = await builder.test({ select: selectionOf(words, options) });
-      if (options.format === "json") console.log(JSON.stringify(result));
-      else {
-        for (const test of result.tests) printTest(test);
-        const failed = result.tests.filter(
-          (test) => test.status === "fail" || test.status === "error",
-        ).length;
-        const warned = result.tests.filter((test) => test.status === "warn").length;
-        console.log(
-          `${result.tests.length} tests: ${result.tests.length - failed - warned} passed, ${warned} warned, ${failed} failed`,
-        );
-      }
-      return result.ok;
-    }),
+    run(
+      options,
+      async ({ builder }) => {
+        const result = await builder.test({ select: selectionOf(words, options) });
+        if (options.format === "json") console.log(JSON.stringify(result));
+        else {
+          for (const test of result.tests) printTest(test);
+          const failed = result.tests.filter(
+            (test) => test.status === "fail" || test.status === "error",
+          ).length;
+          const warned = result.tests.filter((test) => test.status === "warn").length;
+          console.log(
+            `${result.tests.length} tests: ${result.tests.length - failed - warned} passed, ${warned} warned, ${failed} failed`,
+          );
+        }
+        return result.ok;
+      },
+      { needsData: true },
+    ),
   );
 
   common(
@@ -207,7 +211,7 @@ export function registerTransformCommands(program: Command): void {
         else printSummary(runs, true);
         return runs.every((entry) => entry.status === "success" || entry.status === "skipped");
       },
-      { publishes: true },
+      { publishes: true, needsData: true },
     ),
   );
 
@@ -295,6 +299,8 @@ async function run(
     readOnly?: boolean;
     /** Builds or promotes tables: quality checks audit them and profiles follow. */
     publishes?: boolean;
+    /** Works on tables already built: refuses a data dir that does not exist. */
+    needsData?: boolean;
   } = {},
 ): Promise<void> {
   let ok = false;
@@ -308,6 +314,9 @@ async function run(
         `no models or seeds in ${project.dir} (models/*.sql, seeds/*.csv): point --project at the project folder`,
       );
     }
+    // Testing or promoting needs built tables: a mistyped --data-dir must not pass as an empty lake.
+    if (extra.needsData && !existsSync(catalogPath(config.data_dir)))
+      fail(`no Sluice data directory at ${config.data_dir}: build first, or point --data-dir at one`);
     await mkdir(config.data_dir, { recursive: true });
     if (!extra.readOnly) await loadPendingEvents(config);
     const catalog = openSqliteCatalog(catalogPath(config.data_dir));

@@ -42,6 +42,7 @@ orders:
     - { type: sql, name: sql passes, sql: "select * from {{ table }} where amount > 1000" }
     - { type: sql, name: sql fails, sql: "select * from orders where amount < 0", severity: warn }
     - { type: sql, name: sql that cannot run, sql: "select * from nowhere" }
+    - { type: range, name: misspelt column, column: amout, min: 0 }
 `;
 
 describe("checks on fixture data", () => {
@@ -99,6 +100,11 @@ describe("checks on fixture data", () => {
     const result = results.get("sql that cannot run");
     assert.equal(result?.status, "error");
     assert.match(result.message, /^could not run: .*nowhere/);
+    assert.doesNotMatch(result.message, /\n/, "one line, without DuckDB's SQL excerpt");
+    assert.equal(
+      results.get("misspelt column")?.message,
+      "could not run: orders has no column amout (its columns: order_id, customer_id, status, email, amount, created_at)",
+    );
   });
 
   test("an error-severity failure blocks; warn-severity ones alone do not", async () => {

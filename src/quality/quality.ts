@@ -250,7 +250,7 @@ export class Quality {
         try {
           outcome = await this.#judge(definition, table, now, options.candidate);
         } catch (error) {
-          outcome = { error: (error as Error).message };
+          outcome = { error: briefError((error as Error).message) };
         }
       }
       results.push(
@@ -301,6 +301,16 @@ export class Quality {
   ): Promise<Outcome> {
     const kind = CHECK_KINDS.get(definition.kind);
     if (!kind) throw new Error(`unknown check type ${definition.kind}`);
+    // A misspelt column is named plainly, rather than by DuckDB's binder error on the check's SQL.
+    const known = new Set([...table.columns.map((column) => column.name), table.partitionBy?.column]);
+    const { column, columns } = definition.spec as { column?: unknown; columns?: unknown };
+    for (const name of [column, ...(Array.isArray(columns) ? columns : [])]) {
+      if (typeof name === "string" && !known.has(name)) {
+        throw new Error(
+          `${table.name} has no column ${name} (its columns: ${table.columns.map((entry) => entry.name).join(", ")})`,
+        );
+      }
+    }
     const source = candidate ? `(${this.#relation(table, candidate.paths)})` : `main.${sqlIdent(table.name)}`;
     const relation = definition.where ? `(SELECT * FROM ${source} WHERE ${definition.where})` : source;
     const context: CheckContext = {
@@ -373,4 +383,9 @@ export class Quality {
     }
     return problems;
   }
+}
+
+/** DuckDB's message without the SQL excerpt and caret it adds after a blank line, on one line. */
+function briefError(message: string): string {
+  return (message.split(/\n\s*\n/)[0] ?? message).replace(/\s*\n\s*/g, " ").trim();
 }

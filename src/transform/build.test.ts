@@ -424,6 +424,36 @@ describe("dbt projects as written", () => {
     const table = (await lab.catalog.tables()).find((candidate) => candidate.name === "order_payments");
     assert.equal(table?.columns[0]?.description, "The order's id.");
   });
+
+  test("seeds take column_types from dbt_project.yml folders and schema.yml, so zip codes keep their zeros", async () => {
+    const root = writeProject(lab, "typed_seeds", {
+      "dbt_project.yml": [
+        "name: typed",
+        "seeds:",
+        "  typed:",
+        "    +column_types:",
+        "      zip: varchar",
+        "    lookups:",
+        "      +tags: [lookup]",
+        "",
+      ].join("\n"),
+      "seeds/lookups/stores.csv": "id,zip,opened\n1,02134,2026-01-01\n2,10001,2026-02-01\n",
+      "seeds/schema.yml": "seeds:\n  - name: stores\n    config:\n      column_types: {opened: varchar}\n",
+    });
+    const project = lab.builder(root);
+    assert.deepEqual(await project.select({ select: ["tag:lookup"] }), ["stores"]);
+    const result = await project.build();
+    assert.equal(result.ok, true, JSON.stringify(result.runs.map((run) => run.message)));
+    assert.deepEqual(await lab.rows("SELECT zip, opened FROM stores ORDER BY id"), [
+      ["02134", "2026-01-01"],
+      ["10001", "2026-02-01"],
+    ]);
+    const stores = (await lab.catalog.tables()).find((candidate) => candidate.name === "stores");
+    assert.deepEqual(
+      stores?.columns.map((column) => column.type),
+      ["BIGINT", "VARCHAR", "VARCHAR"],
+    );
+  });
 });
 
 describe("project errors", () => {

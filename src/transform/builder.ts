@@ -794,7 +794,11 @@ export class Builder {
 
   #compileNode(node: ProjectNode, resolver: Resolver): Compiled {
     if (node.kind === "seed") {
-      const sql = `SELECT * FROM read_csv(${literal(node.file)}, header = true, auto_detect = true)\n`;
+      const types = Object.entries(node.config.columnTypes).map(
+        ([column, type]) => `${literal(column)}: ${literal(type)}`,
+      );
+      const typed = types.length > 0 ? `, types = {${types.join(", ")}}` : "";
+      const sql = `SELECT * FROM read_csv(${literal(node.file)}, header = true, auto_detect = true${typed})\n`;
       return { sql, prefixLines: 0, reads: [], config: {} };
     }
     return compileTemplate(

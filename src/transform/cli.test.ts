@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -81,6 +82,17 @@ stg_customers:
     assert.match(query.stdout, /\b3\b/);
     const profile = await runCli(["profile", "stg_customers", "--format", "json", "--data-dir", dataDir]);
     assert.equal(JSON.parse(profile.stdout).profile.rows, 3, "a built table is profiled");
+  });
+
+  test("test on a data dir that does not exist says so and creates nothing", async () => {
+    const missing = join(dir, "no-such-data");
+    const tested = await runCli(["test", "--project", SHOP_FIXTURE, "--data-dir", missing]);
+    assert.equal(tested.code, 1);
+    assert.equal(
+      tested.stderr.trim(),
+      `sluice: no Sluice data directory at ${missing}: build first, or point --data-dir at one`,
+    );
+    assert.equal(existsSync(missing), false);
   });
 
   test("a selection that matches nothing is one line and exit 1", async () => {

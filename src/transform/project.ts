@@ -33,6 +33,8 @@ export interface ModelConfig {
   alias: string | null;
   enabled: boolean;
   severity: "error" | "warn";
+  /** Seeds: DuckDB types of columns the CSV sniffer should not guess (dbt's `column_types`). */
+  columnTypes: Record<string, string>;
 }
 
 export interface ColumnDoc {
@@ -43,6 +45,8 @@ export interface ColumnDoc {
 export interface ProjectNode {
   kind: "model" | "seed";
   name: string;
+  /** dbt's fully qualified name: the project, the folders under the model (or seed) path, the name. */
+  fqn: string[];
   /** Path relative to the project dir (what errors name). */
   path: string;
   file: string;
@@ -119,6 +123,7 @@ interface ProjectFile {
   "macro-paths"?: string[];
   vars?: Record<string, unknown>;
   models?: Record<string, unknown>;
+  seeds?: Record<string, unknown>;
 }
 
 const CONFIG_KEYS = new Set([
@@ -132,7 +137,11 @@ const CONFIG_KEYS = new Set([
   "alias",
   "enabled",
   "severity",
+  "column_types",
 ]);
+
+/** Configuration keys whose values are mappings (other mappings in dbt_project.yml are folders). */
+const MAPPING_KEYS = new Set(["partition_by", "column_types"]);
 
 /** Reads and parses the project in `dir`; `vars` (from `--vars`) override the project's. */
 export function loadProject(dir: string, options: { vars?: Record<string, unknown> } = {}): Project {
@@ -188,23 +197,12 @@ export function loadProject(dir: string, options: { vars?: Record<string, unknow
       }
     }
   }
+  const seedFiles: { path: string; file: string; folders: string[] }[] = [];
   for (const seedPath of seedPaths) {
     for (const file of walk(join(root, seedPath))) {
       if (extname(file) === ".csv") {
-        addNode({
-          kind: "seed",
-          name: basename(file, ".csv"),
-          path: relative(root, file),
-          file,
-          raw: "",
-          description: "",
-          columns: [],
-          config: defaultConfig("table"),
-          refs: [],
-          sources: [],
-          checksum: sha256(readFileSync(file)),
-          template: null,
-        });
+        const folders = relative(join(root, seedPath), file).split(sep).slice(0, -1);
+        seedFiles.push({ path: relative(root, file), file, folders });
       } else if (extname(file) === ".yml" || extname(file) === ".yaml") ymlFiles.push(file);
     }
   }
@@ -265,23 +263,48 @@ export function loadProject(dir: string, options: { vars?: Record<string, unknow
     }
   }
 
+  for (const { path, file, folders } of seedFiles) {
+    const seedName = basename(file, ".csv");
+    const property = properties.get(seedName);
+    const seedConfig = mergeConfigs(
+      folderConfig((settings.seeds ?? {}) as Record<string, unknown>, name, folders),
+      (property?.entry.config as Record<string, unknown> | undefined) ?? {},
+    );
+    addNode({
+      kind: "seed",
+      name: seedName,
+      fqn: [name, ...folders, seedName],
+      path,
+      file,
+      raw: "",
+      description: "",
+      columns: [],
+      config: modelConfig({ ...seedConfig, materialized: "table" }, property?.path ?? path, property?.line),
+      refs: [],
+      sources: [],
+      checksum: sha256(`${sha256(readFileSync(file))}\n${JSON.stringify(seedConfig)}`),
+      template: null,
+    });
+  }
+
   const parseContext = (node: { path: string }) => parseCapture(node.path, vars, sources);
   for (const { path, file, folders } of modelFiles) {
     const raw = readFileSync(file, "utf8");
     const nodeName = basename(file, ".sql");
     const template = new SqlTemplate(raw, path, env);
     const property = properties.get(nodeName);
-    const yamlConfig = {
-      ...folderConfig(folderConfigs, name, folders),
-      ...((property?.entry.config as Record<string, unknown> | undefined) ?? {}),
-    };
+    const yamlConfig = mergeConfigs(
+      folderConfig(folderConfigs, name, folders),
+      (property?.entry.config as Record<string, unknown> | undefined) ?? {},
+    );
     const capture = parseContext({ path });
     template.render(capture.context, macros);
-    const merged = { ...yamlConfig, ...capture.config };
+    const merged = mergeConfigs(yamlConfig, capture.config);
     const config = modelConfig(merged, path, findLine(raw, /config\s*\(/));
     addNode({
       kind: "model",
       name: nodeName,
+      fqn: [name, ...folders, nodeName],
       path,
       file,
       raw,
@@ -571,11 +594,9 @@ function folderConfig(
   const apply = (level: Record<string, unknown>) => {
     for (const [key, value] of Object.entries(level)) {
       const bare = key.startsWith("+") ? key.slice(1) : key;
-      if (
-        !CONFIG_KEYS.has(bare) ||
-        (typeof value === "object" && value !== null && !Array.isArray(value) && bare !== "partition_by")
-      )
-        continue;
+      const mapping = typeof value === "object" && value !== null && !Array.isArray(value);
+      // A mapping is a folder's settings, unless it is the value of a key that takes one.
+      if (!CONFIG_KEYS.has(bare) || (mapping && !MAPPING_KEYS.has(bare))) continue;
       if (bare === "tags") result.tags = [...toList(result.tags), ...toList(value)];
       else result[bare] = value;
     }
@@ -592,23 +613,16 @@ function folderConfig(
   return result;
 }
 
+/** Configuration levels, most general first: a later level wins, except that tags add up (as in dbt). */
+function mergeConfigs(...levels: Record<string, unknown>[]): Record<string, unknown> {
+  const merged: Record<string, unknown> = Object.assign({}, ...levels);
+  const tags = levels.flatMap((level) => toList(level.tags));
+  if (tags.length > 0) merged.tags = [...new Set(tags)];
+  return merged;
+}
+
 const toList = (value: unknown): string[] =>
   value === undefined || value === null ? [] : Array.isArray(value) ? value.map(String) : [String(value)];
-
-function defaultConfig(materialized: Materialization): ModelConfig {
-  return {
-    materialized,
-    strategy: "append",
-    uniqueKey: [],
-    partitionBy: null,
-    watermark: null,
-    lookback: null,
-    tags: [],
-    alias: null,
-    enabled: true,
-    severity: "error",
-  };
-}
 
 /** Checks and normalises a model's configuration. */
 function modelConfig(raw: Record<string, unknown>, path: string, line: number | undefined): ModelConfig {
@@ -645,6 +659,9 @@ function modelConfig(raw: Record<string, unknown>, path: string, line: number | 
     fail("lookback re-reads rows, which append would add twice: use merge or delete+insert with unique_key");
   }
   const severity = String(raw.severity ?? "error").toLowerCase();
+  const columnTypes = raw.column_types ?? {};
+  if (typeof columnTypes !== "object" || columnTypes === null || Array.isArray(columnTypes))
+    fail("column_types must map column names to types, e.g. {zip: varchar}");
   return {
     materialized: materialized as Materialization,
     strategy: strategy as Strategy,
@@ -656,6 +673,9 @@ function modelConfig(raw: Record<string, unknown>, path: string, line: number | 
     alias: raw.alias ? String(raw.alias) : null,
     enabled: raw.enabled !== false && raw.enabled !== "false",
     severity: severity === "warn" ? "warn" : "error",
+    columnTypes: Object.fromEntries(
+      Object.entries(columnTypes as Record<string, unknown>).map(([column, type]) => [column, String(type)]),
+    ),
   };
 }
 

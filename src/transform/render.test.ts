@@ -19,6 +19,18 @@ describe("rendering", () => {
     return { sql: new SqlTemplate(raw, "models/m.sql", env).render(context, {}), config };
   };
 
+  test("run_started_at is a datetime, invocation_id an id, a source's identifier its table", () => {
+    const { sql } = render(
+      "{{ run_started_at.strftime('%Y-%m-%d') }}|{{ run_started_at }}|{{ invocation_id }}|{{ source('web', 'views').identifier }}",
+    );
+    const [day, stamp, invocation, identifier] = sql.split("|");
+    assert.match(day ?? "", /^\d{4}-\d{2}-\d{2}$/);
+    assert.match(stamp ?? "", /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}\+00:00$/);
+    assert.ok(stamp?.startsWith(day ?? "-"));
+    assert.match(invocation ?? "", /^[0-9a-f-]{36}$/);
+    assert.equal(identifier, "web_views");
+  });
+
   test("literal calls render by substitution exactly as nunjucks renders them", () => {
     const raw = [
       "{{ config(materialized='incremental', unique_key=['a', \"b\"], partition_by={'field': 'day', 'granularity': 'day'}, tags=[], enabled=true, lookback=2) }}",

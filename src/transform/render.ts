@@ -4,6 +4,7 @@
  * environment, set for each render, so macros see them too; rendering is synchronous, so
  * one render never sees another's.
  */
+import { randomUUID } from "node:crypto";
 import nunjucks from "nunjucks";
 import { TransformError } from "./errors.js";
 
@@ -22,7 +23,9 @@ export interface RenderContext {
   thisRelation: string;
 }
 
-const RUN_STARTED_AT = new Date().toISOString();
+/** dbt's `run_started_at` (a Python datetime in UTC) and `invocation_id`, once per process. */
+const RUN_STARTED_AT = runStartedAt(new Date());
+const INVOCATION_ID = randomUUID();
 
 export function templateEnvironment(): nunjucks.Environment {
   return new nunjucks.Environment(null, { autoescape: false, throwOnUndefined: false });
@@ -267,7 +270,8 @@ function renderTemplate(
     },
     source: (source: unknown, table: unknown) => {
       const sql = context.source(String(source), String(table));
-      return relation(sql, String(table));
+      // dbt's identifier is the physical table: the source table's `identifier:` when set.
+      return relation(sql, sql.replace(/^"|"$/g, ""));
     },
     config: (...args: unknown[]) => {
       const values = (args.at(-1) ?? {}) as Record<string, unknown>;
@@ -291,6 +295,7 @@ function renderTemplate(
     this: relation(context.thisRelation, thisName),
     target: { name: context.env, type: "duckdb", schema: "main", database: "sluice", threads: 1 },
     run_started_at: RUN_STARTED_AT,
+    invocation_id: INVOCATION_ID,
     log: () => "",
     exceptions: {
       raise_compiler_error: (message: unknown) => {
@@ -305,6 +310,33 @@ function renderTemplate(
   } catch (error) {
     throw templateError(error, context.path);
   }
+}
+
+/**
+ * A stand-in for Python's datetime: prints as `2026-12-03 06:12:04.563000+00:00` and answers
+ * `strftime` (the common directives) and `isoformat()`, as models use `run_started_at`.
+ */
+function runStartedAt(date: Date) {
+  const two = (value: number) => String(value).padStart(2, "0");
+  const directives: Record<string, string> = {
+    Y: String(date.getUTCFullYear()),
+    m: two(date.getUTCMonth() + 1),
+    d: two(date.getUTCDate()),
+    H: two(date.getUTCHours()),
+    M: two(date.getUTCMinutes()),
+    S: two(date.getUTCSeconds()),
+    f: `${String(date.getUTCMilliseconds()).padStart(3, "0")}000`,
+    z: "+0000",
+    Z: "UTC",
+    "%": "%",
+  };
+  const strftime = (format: unknown) =>
+    String(format).replace(/%(.)/g, (whole, directive: string) => directives[directive] ?? whole);
+  return {
+    strftime,
+    isoformat: () => strftime("%Y-%m-%dT%H:%M:%S.%f+00:00"),
+    toString: () => strftime("%Y-%m-%d %H:%M:%S.%f+00:00"),
+  };
 }
 
 /** nunjucks' "(path) [Line 3, Column 12]\n  Error: …" as "path:3: …". */

@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { describe, test } from "node:test";
 import { loadProject } from "./project.js";
 import { selectNodes } from "./select.js";
@@ -29,6 +32,52 @@ describe("selection", () => {
     assert.deepEqual(new Set(select("stg_*")), new Set(["stg_customers", "stg_orders", "stg_payments"]));
   });
 
+  test("dbt's other forms: folders by fully qualified name, implicit paths, depths, @, config. and resource_type:", () => {
+    const staging = ["stg_customers", "stg_orders", "stg_payments"];
+    assert.deepEqual(select("staging"), staging);
+    assert.deepEqual(select("shop.staging"), staging);
+    assert.deepEqual(select("marts.orders"), ["orders"]);
+    assert.deepEqual(select("models/staging"), staging);
+    assert.deepEqual(select("models/marts/orders.sql"), ["orders"]);
+    assert.deepEqual(select("stg_orders+1"), ["stg_orders", "orders"]);
+    assert.deepEqual(new Set(select("1+orders")), new Set(["stg_orders", "stg_payments", "orders"]));
+    assert.deepEqual(
+      new Set(select("@stg_customers")),
+      new Set([...select("+customers"), "stg_customers"]),
+      "customers and everything it needs",
+    );
+    assert.deepEqual(select("config.materialized:table"), [
+      "raw_customers",
+      "raw_orders",
+      "raw_payments",
+      "orders",
+      "customers",
+    ]);
+    assert.deepEqual(select("config.incremental_strategy:insert_overwrite"), ["daily_event_counts"]);
+    assert.deepEqual(select("resource_type:seed"), ["raw_customers", "raw_orders", "raw_payments"]);
+    assert.throws(() => select("resource_type:test"), { message: /Sluice selects models and seeds/ });
+  });
+
+  test("tags add up from dbt_project.yml, schema.yml and config(), as in dbt", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sluice-select-"));
+    try {
+      const files: Record<string, string> = {
+        "dbt_project.yml": "name: p\nmodels:\n  p:\n    marts:\n      +tags: [daily]\n",
+        "models/marts/orders.sql": "{{ config(tags=['finance']) }}\nselect 1 as id\n",
+        "models/marts/schema.yml": "models:\n  - name: orders\n    config:\n      tags: [pii]\n",
+      };
+      for (const [path, content] of Object.entries(files)) {
+        mkdirSync(dirname(join(dir, path)), { recursive: true });
+        writeFileSync(join(dir, path), content);
+      }
+      const tagged = loadProject(dir);
+      assert.deepEqual(tagged.nodes.get("orders")?.config.tags, ["daily", "pii", "finance"]);
+      assert.deepEqual(selectNodes(tagged, ["tag:daily"]), ["orders"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("selectors add up, a comma intersects, --exclude removes", () => {
     assert.deepEqual(new Set(select("orders", "fct_events")), new Set(["orders", "fct_events"]));
     assert.deepEqual(select("+customers,tag:daily"), ["orders", "customers"]);
@@ -56,5 +105,6 @@ describe("selection", () => {
     assert.throws(() => select("ordres"), { message: /no model or seed matches "ordres"/ });
     assert.throws(() => select("tag:weekly"), { message: "no model or seed has tag weekly" });
     assert.throws(() => select("config:x"), { message: /unknown selector method "config:"/ });
+    assert.throws(() => select("config.schema:x"), { message: /config\.schema: is not a selector/ });
   });
 });
