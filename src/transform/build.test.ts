@@ -425,6 +425,28 @@ describe("dbt projects as written", () => {
     assert.equal(table?.columns[0]?.description, "The order's id.");
   });
 
+  test("a macro may return a value (dbt's return()), also to another macro; do, items(), get(), True work", async () => {
+    const root = writeProject(lab, "returning", {
+      "macros/methods.sql": [
+        "{% macro payment_methods() %}{{ return(['card', 'coupon']) }}{% endmacro %}",
+        "{% macro method_columns() %}",
+        "  {%- set columns = [] -%}",
+        "  {%- for method in payment_methods() -%}{%- do columns.append(method ~ '_amount') -%}{%- endfor -%}",
+        "  {%- set renames = {'a': 'b'} -%}",
+        "  {%- for old, new in renames.items() if renames.get('a') == 'b' and True -%}{%- do columns.append(new) -%}{%- endfor -%}",
+        "  {{ return(columns | join(', ')) }}",
+        "{% endmacro %}",
+        "",
+      ].join("\n"),
+      "models/methods.sql":
+        "select {% for method in payment_methods() %}1 as {{ method }}_amount{% if not loop.last %}, {% endif %}{% endfor %}\n-- {{ method_columns() }}\n",
+    });
+    assert.equal(
+      await lab.builder(root).compile("methods"),
+      "select 1 as card_amount, 1 as coupon_amount\n-- card_amount, coupon_amount, b\n",
+    );
+  });
+
   test("seeds take column_types from dbt_project.yml folders and schema.yml, so zip codes keep their zeros", async () => {
     const root = writeProject(lab, "typed_seeds", {
       "dbt_project.yml": [

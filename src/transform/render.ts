@@ -27,8 +27,69 @@ export interface RenderContext {
 const RUN_STARTED_AT = runStartedAt(new Date());
 const INVOCATION_ID = randomUUID();
 
+/**
+ * dbt macros may `{{ return(value) }}` a value (a list, a mapping) instead of text. Every
+ * nunjucks macro call gets a slot on this stack; `return` fills the innermost one, and the
+ * call then answers the value instead of its rendered text.
+ */
+const returnSlots: { value: unknown; returned: boolean }[] = [];
+const runtime = nunjucks.runtime as unknown as {
+  makeMacro(args: string[], kwargs: string[], body: (...args: unknown[]) => unknown): unknown;
+};
+const makeMacro = runtime.makeMacro;
+runtime.makeMacro = (args, kwargs, body) =>
+  makeMacro(args, kwargs, function (this: unknown, ...values: unknown[]) {
+    const slot = { value: undefined as unknown, returned: false };
+    returnSlots.push(slot);
+    try {
+      const text = body.apply(this, values);
+      return slot.returned ? slot.value : text;
+    } finally {
+      returnSlots.pop();
+    }
+  });
+
+function returnValue(value: unknown): string {
+  const slot = returnSlots.at(-1);
+  if (!slot) throw new Error("return() is for macros: a model's SQL is its text");
+  if (!slot.returned) Object.assign(slot, { value, returned: true });
+  return "";
+}
+
+// Jinja's Python-isms that dbt macros use: list.append, dict.items()/get(), True/False/None, slices.
+nunjucks.installJinjaCompat();
+
+/** Jinja's `{% do expression %}` (an extension dbt enables): evaluates it, prints nothing. */
+const DO_TAG = {
+  tags: ["do"],
+  parse(parser: DoParser, nodes: DoNodes) {
+    const token = parser.nextToken();
+    const expression = parser.parseExpression();
+    parser.advanceAfterBlockEnd(token.value);
+    return new nodes.CallExtension(
+      DO_TAG,
+      "run",
+      new nodes.NodeList(token.lineno, token.colno, [expression]),
+    );
+  },
+  run: () => "",
+};
+
+interface DoParser {
+  nextToken(): { value: string; lineno: number; colno: number };
+  parseExpression(): unknown;
+  advanceAfterBlockEnd(name: string): void;
+}
+
+interface DoNodes {
+  CallExtension: new (extension: object, method: string, args: unknown) => unknown;
+  NodeList: new (line: number, column: number, children: unknown[]) => unknown;
+}
+
 export function templateEnvironment(): nunjucks.Environment {
-  return new nunjucks.Environment(null, { autoescape: false, throwOnUndefined: false });
+  const env = new nunjucks.Environment(null, { autoescape: false, throwOnUndefined: false });
+  env.addExtension("do", DO_TAG);
+  return env;
 }
 
 /**
@@ -296,6 +357,7 @@ function renderTemplate(
     target: { name: context.env, type: "duckdb", schema: "main", database: "sluice", threads: 1 },
     run_started_at: RUN_STARTED_AT,
     invocation_id: INVOCATION_ID,
+    return: returnValue,
     log: () => "",
     exceptions: {
       raise_compiler_error: (message: unknown) => {
