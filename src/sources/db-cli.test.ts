@@ -111,8 +111,8 @@ describe("sluice sync", () => {
     }
   };
 
-  test("kill -9 while reading, then a rerun: exactly the source's rows", async () => {
-    await killWhenStaged(dataDir, env, `shop.${big}`, "part-1");
+  test("kill -9 while staging, then a rerun: exactly the source's rows", async () => {
+    await killWhenStaged(dataDir, env, `shop.${big}`, "part-0");
     assert.equal(await bookmark(), null, "nothing was committed");
     const rerun = await cli("sync", `shop.${big}`);
     assert.equal(rerun.code, 0, rerun.stderr);

@@ -55,6 +55,11 @@ export interface SourceConnection {
   describe(table: string): Promise<SourceTable>;
   /** Its rows, each value text or null in `columns` order, in batches of at most `batchRows`. */
   read(table: SourceTable, options: ReadOptions): AsyncIterable<(string | null)[][]>;
+  /**
+   * The same rows as CSV text, where the database can write it itself (much cheaper than rows
+   * in JavaScript): no header, `,` and `"`, NULL an unquoted empty field and empty text `""`.
+   */
+  readCsv?(table: SourceTable, options: ReadOptions): AsyncIterable<Buffer>;
   close(): Promise<void>;
 }
 

@@ -28,6 +28,7 @@ import {
 import type { Config } from "../config/index.js";
 import { writeParquet } from "../lake/index.js";
 import { sqlIdent, sqlString } from "../warehouse/index.js";
+import { endsQuoted, lastRowEnd } from "./csv-rows.js";
 import { type DbSourceSpec, type DbTableSpec, parseDbSources, selectTables } from "./db-config.js";
 import {
   redactUrl,
@@ -54,6 +55,8 @@ export interface DbSyncOptions {
   env?: NodeJS.ProcessEnv;
   /** Rows per batch read from a source (default 10,000). */
   batchRows?: number;
+  /** Bytes of text (CSV or JSON) per staged part (default 32 MB). */
+  partBytes?: number;
 }
 
 export interface SyncRequest {
@@ -129,8 +132,10 @@ const WATERMARK_KINDS = new Set<TypeKind>([
   "TIMESTAMPTZ",
 ]);
 const TEMPORAL_KINDS = new Set<TypeKind>(["DATE", "TIMESTAMP", "TIMESTAMPTZ"]);
-/** A staged part is written once this much JSON is buffered, whatever the row count. */
+/** By default, a staged part is written once this much text (CSV or JSON) has arrived, whatever the row count. */
 const PART_BYTES = 32 * 1024 * 1024;
+/** The largest value (a document, a blob in hex) a staged part may hold. */
+const MAX_VALUE_BYTES = 512 * 1024 * 1024;
 /**
  * The column giving each lake row's file in merges (read_parquet's `filename`). Loaded column
  * names never start with "_" (see names.ts), so this and the merge's other helper columns
@@ -194,6 +199,7 @@ export class DbSync {
       await mkdir(stagingDir, { recursive: true });
       const staged = await stage(duck, connection, table, context, since, {
         batchRows: this.#options.batchRows ?? 10_000,
+        partBytes: this.#options.partBytes ?? PART_BYTES,
         signal: request.signal,
       });
       run.rows = staged.rows;
@@ -551,9 +557,8 @@ function syncContext(spec: DbTableSpec, table: SourceTable, run: NewLoadRun, sta
 }
 
 /**
- * Streams the source's rows into staged Parquet parts: each batch is appended to a
- * newline-delimited JSON buffer of text values, which DuckDB casts to the lake types
- * (its C++ JSON reader does the parsing) whenever a part's worth has arrived.
+ * Streams the source's rows into staged Parquet parts, as CSV the database writes itself
+ * where it can (PostgreSQL's COPY), else as rows through JavaScript.
  */
 async function stage(
   duck: DuckDBConnection,
@@ -561,31 +566,128 @@ async function stage(
   table: SourceTable,
   context: Context,
   since: string | null,
-  options: { batchRows: number; signal?: AbortSignal },
+  options: { batchRows: number; partBytes: number; signal?: AbortSignal },
 ): Promise<Staged> {
+  const watermark = context.watermark;
+  const read = {
+    since: since !== null && watermark ? { column: watermark.source, value: since } : undefined,
+    batchRows: options.batchRows,
+    signal: options.signal,
+  };
   const names = context.incoming.map((column) => column.name);
-  const keys = table.columns.map((_, i) => `${i === 0 ? "{" : ","}"c${i}":`);
+  const part = { columns: table.columns, names, stagingDir: context.stagingDir };
+  const staged = connection.readCsv
+    ? await stageCsv(duck, connection.readCsv(table, read), { ...part, partBytes: options.partBytes })
+    : await stageRows(duck, connection.read(table, read), { ...part, ...options });
+  const empty = table.columns.map(
+    (column, i) => `CAST(NULL AS ${typeSql(column.type)}) AS ${sqlIdent(names[i] ?? column.name)}`,
+  );
+  return {
+    relation:
+      staged.parts.length > 0
+        ? `read_parquet([${staged.parts.map(sqlString).join(", ")}])`
+        : `(SELECT ${empty.join(", ")} WHERE false)`,
+    rows: staged.rows,
+  };
+}
+
+/** Where staged parts go, and the columns they hold: the source's, under their lake names. */
+interface PartOptions {
+  columns: SourceColumn[];
+  names: string[];
+  stagingDir: string;
+  partBytes: number;
+}
+
+/**
+ * Cuts the CSV text into parts of about `partBytes` at row ends, each cast to the lake types
+ * by DuckDB's CSV reader while the next part arrives.
+ */
+async function stageCsv(
+  duck: DuckDBConnection,
+  csv: AsyncIterable<Buffer>,
+  { columns, names, stagingDir, partBytes }: PartOptions,
+): Promise<{ parts: string[]; rows: number }> {
+  const parts: string[] = [];
+  let rows = 0;
+  let converting: Promise<void> = Promise.resolve();
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let quoted = false;
+  const cut = async (): Promise<void> => {
+    const text = join(stagingDir, `part-${parts.length}.csv`);
+    const part = join(stagingDir, `part-${parts.length}.parquet`);
+    parts.push(part);
+    await writeFile(text, pending);
+    pending = [];
+    pendingBytes = 0;
+    // One part converts while the next is read; a failed conversion ends the read at the next cut.
+    await converting;
+    converting = convertPart(duck, csvReader(text, columns), part, columns, names).then(async (count) => {
+      rows += count;
+      await rm(text);
+    });
+    // Handled here so that it is not an unhandled rejection meanwhile; awaited at the next cut.
+    converting.catch(() => {});
+  };
+  try {
+    for await (const chunk of csv) {
+      // A part is cut in the first chunk past partBytes where a row ends.
+      const end = pendingBytes + chunk.length >= partBytes ? lastRowEnd(chunk, quoted) : 0;
+      quoted = endsQuoted(chunk, quoted);
+      if (end > 0) {
+        pending.push(chunk.subarray(0, end));
+        pendingBytes += end;
+        await cut();
+      }
+      pending.push(chunk.subarray(end));
+      pendingBytes += chunk.length - end;
+    }
+    if (pendingBytes > 0) await cut();
+    await converting;
+  } finally {
+    // A read that failed waits for the part in conversion: the connection is closed after.
+    await converting.catch(() => {});
+  }
+  return { parts, rows };
+}
+
+/** The SQL reading a CSV part, every column as text: `c0`, `c1`, … */
+function csvReader(path: string, columns: SourceColumn[]): string {
+  const types = columns.map((_, i) => `'c${i}': 'VARCHAR'`).join(", ");
+  // Quoted empty fields are empty text, not NULL; large values (documents, blobs in hex) make long lines.
+  return `read_csv(${sqlString(path)}, columns = {${types}}, header = false, auto_detect = false, delim = ',',
+    quote = '"', escape = '"', allow_quoted_nulls = false, max_line_size = ${MAX_VALUE_BYTES}, buffer_size = ${2 * MAX_VALUE_BYTES})`;
+}
+
+/**
+ * Each batch of rows is appended to a newline-delimited JSON buffer of text values, which
+ * DuckDB casts to the lake types (its C++ JSON reader does the parsing) whenever a part's
+ * worth has arrived.
+ */
+async function stageRows(
+  duck: DuckDBConnection,
+  read: AsyncIterable<(string | null)[][]>,
+  { columns, names, stagingDir, partBytes, batchRows }: PartOptions & { batchRows: number },
+): Promise<{ parts: string[]; rows: number }> {
+  const keys = columns.map((_, i) => `${i === 0 ? "{" : ","}"c${i}":`);
+  const types = columns.map((_, i) => `'c${i}': 'VARCHAR'`).join(", ");
   const parts: string[] = [];
   let lines: string[] = [];
   let bytes = 0;
   let rows = 0;
   const flush = async () => {
     if (lines.length === 0) return;
-    const json = join(context.stagingDir, `part-${parts.length}.json`);
-    const part = join(context.stagingDir, `part-${parts.length}.parquet`);
+    const json = join(stagingDir, `part-${parts.length}.json`);
+    const part = join(stagingDir, `part-${parts.length}.parquet`);
     await writeFile(json, lines.join("\n"));
     lines = [];
     bytes = 0;
-    await convertPart(duck, json, part, table.columns, names);
+    const reader = `read_json(${sqlString(json)}, format = 'newline_delimited', columns = {${types}}, maximum_object_size = ${MAX_VALUE_BYTES})`;
+    await convertPart(duck, reader, part, columns, names);
     await rm(json);
     parts.push(part);
   };
-  const watermark = context.watermark;
-  const read = connection.read(table, {
-    since: since !== null && watermark ? { column: watermark.source, value: since } : undefined,
-    batchRows: options.batchRows,
-    signal: options.signal,
-  });
   for await (const batch of read) {
     for (const row of batch) {
       let line = "";
@@ -598,36 +700,30 @@ async function stage(
       bytes += line.length;
     }
     rows += batch.length;
-    if (bytes >= PART_BYTES || lines.length >= options.batchRows * 10) await flush();
+    if (bytes >= partBytes || lines.length >= batchRows * 10) await flush();
   }
   await flush();
-  const empty = table.columns.map(
-    (column, i) => `CAST(NULL AS ${typeSql(column.type)}) AS ${sqlIdent(names[i] ?? column.name)}`,
-  );
-  return {
-    relation:
-      parts.length > 0
-        ? `read_parquet([${parts.map(sqlString).join(", ")}])`
-        : `(SELECT ${empty.join(", ")} WHERE false)`,
-    rows,
-  };
+  return { parts, rows };
 }
 
-/** Casts one buffer of text rows to the lake types, as a Parquet part; a value that does not cast is named. */
+/**
+ * Casts one part of text rows (`read`: SQL reading columns `c0`, `c1`, … as text) to the lake
+ * types, as a Parquet part; a value that does not cast is named. Returns the part's row count.
+ */
 async function convertPart(
   duck: DuckDBConnection,
-  json: string,
+  read: string,
   part: string,
   columns: SourceColumn[],
   names: string[],
-): Promise<void> {
-  const types = columns.map((_, i) => `'c${i}': 'VARCHAR'`).join(", ");
-  // Large values (documents, blobs in hex) make long lines: allow up to 512 MB per row.
-  const read = `read_json(${sqlString(json)}, format = 'newline_delimited', columns = {${types}}, maximum_object_size = 536870912)`;
+): Promise<number> {
   const value = (i: number) => (columns[i] as SourceColumn).fromText(sqlIdent(`c${i}`));
   const select = columns.map((column, i) => `${value(i)} AS ${sqlIdent(names[i] ?? column.name)}`);
   try {
-    await duck.run(`COPY (SELECT ${select.join(", ")} FROM ${read}) TO ${sqlString(part)} (FORMAT parquet)`);
+    const copied = await duck.runAndReadAll(
+      `COPY (SELECT ${select.join(", ")} FROM ${read}) TO ${sqlString(part)} (FORMAT parquet)`,
+    );
+    return Number(copied.getRowsJson()[0]?.[0] ?? 0);
   } catch (error) {
     for (const [i, column] of columns.entries()) {
       const fails = await duck.run(`SELECT count(${value(i)}) FROM ${read}`).then(

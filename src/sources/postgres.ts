@@ -1,9 +1,11 @@
 /**
- * PostgreSQL as a sync source (node-postgres). Rows are read through a cursor in one
- * REPEATABLE READ transaction: one consistent snapshot of the table, fetched in batches,
- * so a table of any size streams through bounded memory.
+ * PostgreSQL as a sync source (node-postgres). Rows are read in one REPEATABLE READ
+ * transaction: one consistent snapshot of the table, either through a cursor in batches
+ * or, for syncs, as CSV from `COPY … TO STDOUT`, which PostgreSQL formats itself; both
+ * stream a table of any size through bounded memory.
  */
 import pg from "pg";
+import { type CopyToStreamQuery, to as copyTo } from "pg-copy-streams";
 import {
   connectionProblem,
   type ReadOptions,
@@ -113,6 +115,22 @@ export async function connectPostgres(url: string): Promise<SourceConnection> {
     throw connectionProblem(url, error);
   }
   const relations = new Map<string, string>();
+  /** The SELECT of the table's columns, each formatted as text, from the bookmark on. */
+  const selectSql = (table: SourceTable, options: ReadOptions): string => {
+    const from = relations.get(table.name);
+    if (!from) throw new Error(`table ${table.name} was not described on this connection`);
+    const where = options.since
+      ? ` WHERE ${pg.escapeIdentifier(options.since.column.name)} >= ${pg.escapeLiteral(options.since.value)}::${options.since.column.declared}`
+      : "";
+    return `SELECT ${table.columns.map((column) => column.select).join(", ")} FROM ${from}${where}`;
+  };
+  /** Starts a read's transaction: one snapshot; UTC and ISO output, so timestamps with a time zone arrive as "2026-11-25 10:00:00+00". */
+  const snapshot = async (): Promise<void> => {
+    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    await client.query(
+      "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'",
+    );
+  };
   return {
     url: redactUrl(url),
     async describe(table: string): Promise<SourceTable> {
@@ -136,19 +154,10 @@ export async function connectPostgres(url: string): Promise<SourceConnection> {
       };
     },
     async *read(table: SourceTable, options: ReadOptions) {
-      const from = relations.get(table.name);
-      if (!from) throw new Error(`table ${table.name} was not described on this connection`);
-      const where = options.since
-        ? ` WHERE ${pg.escapeIdentifier(options.since.column.name)} >= ${pg.escapeLiteral(options.since.value)}::${options.since.column.declared}`
-        : "";
-      const select = table.columns.map((column) => column.select).join(", ");
-      // UTC and ISO output, so timestamps with a time zone arrive as "2026-11-25 10:00:00+00".
-      await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      const select = selectSql(table, options);
       try {
-        await client.query(
-          "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'",
-        );
-        await client.query(`DECLARE sluice_sync NO SCROLL CURSOR FOR SELECT ${select} FROM ${from}${where}`);
+        await snapshot();
+        await client.query(`DECLARE sluice_sync NO SCROLL CURSOR FOR ${select}`);
         for (;;) {
           options.signal?.throwIfAborted();
           const batch = await client.query<(string | null)[]>({
@@ -160,6 +169,22 @@ export async function connectPostgres(url: string): Promise<SourceConnection> {
         }
       } finally {
         await client.query("ROLLBACK").catch(() => {});
+      }
+    },
+    async *readCsv(table: SourceTable, options: ReadOptions) {
+      const select = selectSql(table, options);
+      let copy: CopyToStreamQuery | null = null;
+      try {
+        await snapshot();
+        copy = client.query(copyTo(`COPY (${select}) TO STDOUT (FORMAT csv)`));
+        for await (const chunk of copy as AsyncIterable<Buffer>) {
+          options.signal?.throwIfAborted();
+          yield chunk;
+        }
+      } finally {
+        // A copy stopped half way goes on until the end of the table: closing the connection ends it.
+        if (!copy || copy.readableEnded) await client.query("ROLLBACK").catch(() => {});
+        else await client.end().catch(() => {});
       }
     },
     async close() {

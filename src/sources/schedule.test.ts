@@ -32,14 +32,16 @@ describe("DbSyncScheduler", () => {
     await sources.close();
   });
 
-  const scheduler = (dbSources: Record<string, DbSourceConfig>, batchRows?: number) =>
+  /** `slow`: small batches and staged parts, so that a sync takes seconds. */
+  const scheduler = (dbSources: Record<string, DbSourceConfig>, slow = false) =>
     new DbSyncScheduler({
       dataDir: sources.dataDir,
       catalog: sources.catalog,
       engine: sources.engine,
       config: { db_sources: dbSources, load_webhook_url: "", compaction_target_bytes: 64 * 1024 * 1024 },
       env: { SHOP_URL: db.url },
-      batchRows,
+      batchRows: slow ? 100 : undefined,
+      partBytes: slow ? 4096 : undefined,
     });
   const count = async (lakeTable: string) =>
     Number((await sources.rows(`SELECT count(*) FROM ${lakeTable}`))[0]?.[0]);
@@ -88,7 +90,7 @@ describe("DbSyncScheduler", () => {
   });
 
   test("stop() abandons a sync in progress: nothing of it is committed, and the history says so", async () => {
-    const running = scheduler({ slow: { url_env: "SHOP_URL", every: "1h", tables: { [big]: null } } }, 100);
+    const running = scheduler({ slow: { url_env: "SHOP_URL", every: "1h", tables: { [big]: null } } }, true);
     running.start();
     const staging = join(sources.dataDir, "landing", ".staging");
     await eventually(async () => existsSync(staging) && (await readdir(staging)).length > 0);

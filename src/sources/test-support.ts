@@ -118,7 +118,7 @@ export async function testDatabase(kind: "postgres" | "mysql"): Promise<TestData
 export async function tempDbSync(
   dbSources: Record<string, DbSourceConfig>,
   env: NodeJS.ProcessEnv,
-  options: { batchRows?: number; webhookUrl?: string } = {},
+  options: { batchRows?: number; partBytes?: number; webhookUrl?: string } = {},
 ): Promise<
   Awaited<ReturnType<typeof tempSources>> & {
     sync: DbSync;
@@ -138,6 +138,7 @@ export async function tempDbSync(
     },
     env,
     batchRows: options.batchRows,
+    partBytes: options.partBytes,
   });
   return {
     ...sources,
