@@ -76,4 +76,28 @@ describe("Deduper", () => {
     assert.equal(deduper.seen("web", "late-0", T0 + HOUR), true);
     assert.equal(deduper.seen("web", "early-0", T0 + HOUR), false);
   });
+
+  it("when the current bucket alone passes the cap, its ids go but deduplication goes on", () => {
+    const deduper = new Deduper({ windowMs: 10 * HOUR, bucketMs: HOUR, maxIds: 100 });
+    for (let i = 0; i <= 100; i++) deduper.seen("web", `m-${i}`, T0);
+    assert.equal(deduper.size, 0);
+    assert.equal(deduper.seen("web", "m-0", T0), false);
+    assert.equal(deduper.seen("web", "m-0", T0), true);
+  });
+
+  it("keeps every id through the table's incremental rebuilds, with forgets along the way", () => {
+    const deduper = new Deduper();
+    const ids = 200_000;
+    for (let i = 0; i < ids; i++) {
+      assert.equal(deduper.seen("web", `id-${i}`, T0), false);
+      // Forget every tenth id soon after, also while a rebuild is moving the table.
+      if (i % 10 === 0) deduper.forget("web", `id-${i}`);
+      if (i % 1000 === 999) assert.equal(deduper.seen("web", `id-${i - 500}`, T0), true);
+    }
+    assert.equal(deduper.size, ids - ids / 10);
+    let seen = 0;
+    for (let i = 0; i < ids; i++) if (deduper.seen("web", `id-${i}`, T0)) seen++;
+    assert.equal(seen, ids - ids / 10);
+    assert.equal(deduper.size, ids);
+  });
 });
