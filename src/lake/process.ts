@@ -10,7 +10,7 @@
  * loads resume from the positions committed in the catalog.
  */
 import { type ChildProcess, fork } from "node:child_process";
-import { setPriority } from "node:os";
+import { getPriority, setPriority } from "node:os";
 import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Topic } from "../bus/index.js";
@@ -131,7 +131,7 @@ export class LakeProcess {
     child.on("error", (error) => this.options.log(`lake process: ${error.message}`));
     if (child.pid !== undefined && this.options.niceness > 0) {
       try {
-        setPriority(child.pid, Math.min(19, this.options.niceness));
+        setPriority(child.pid, Math.min(19, getPriority() + this.options.niceness));
       } catch {
         // Not permitted here: the child runs at the server's priority, which is only slower.
       }
