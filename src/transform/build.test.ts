@@ -460,10 +460,12 @@ describe("dbt projects as written", () => {
         "",
       ].join("\n"),
       "seeds/lookups/stores.csv": "id,zip,opened\n1,02134,2026-01-01\n2,10001,2026-02-01\n",
+      "seeds/regions.csv": "region,name\n01,North\n",
       "seeds/schema.yml": "seeds:\n  - name: stores\n    config:\n      column_types: {opened: varchar}\n",
     });
     const project = lab.builder(root);
     assert.deepEqual(await project.select({ select: ["tag:lookup"] }), ["stores"]);
+    // regions has no zip column: the project-wide column_types do not apply to it.
     const result = await project.build();
     assert.equal(result.ok, true, JSON.stringify(result.runs.map((run) => run.message)));
     assert.deepEqual(await lab.rows("SELECT zip, opened FROM stores ORDER BY id"), [

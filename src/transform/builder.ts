@@ -10,6 +10,7 @@
  * Independent models build in parallel (bounded); a failed model's descendants are skipped.
  */
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { copyFile, link, mkdir, open, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
@@ -794,9 +795,11 @@ export class Builder {
 
   #compileNode(node: ProjectNode, resolver: Resolver): Compiled {
     if (node.kind === "seed") {
-      const types = Object.entries(node.config.columnTypes).map(
-        ([column, type]) => `${literal(column)}: ${literal(type)}`,
-      );
+      // As in dbt, a type for a column the file does not have is no error (folder-wide settings).
+      const header = new Set(csvHeader(node.file));
+      const types = Object.entries(node.config.columnTypes)
+        .filter(([column]) => header.has(column))
+        .map(([column, type]) => `${literal(column)}: ${literal(type)}`);
       const typed = types.length > 0 ? `, types = {${types.join(", ")}}` : "";
       const sql = `SELECT * FROM read_csv(${literal(node.file)}, header = true, auto_detect = true${typed})\n`;
       return { sql, prefixLines: 0, reads: [], config: {} };
@@ -1028,6 +1031,15 @@ function emptySelect(def: TableDef): string {
   const columns = def.columns.map((column) => `CAST(NULL AS ${column.type}) AS ${quote(column.name)}`);
   if (def.partitionBy) columns.push(`CAST(NULL AS DATE) AS ${quote(def.partitionBy.column)}`);
   return `SELECT ${columns.join(", ")} WHERE false`;
+}
+
+/** The column names on a CSV file's first line (a seed's header). */
+function csvHeader(file: string): string[] {
+  const first =
+    readFileSync(file, "utf8")
+      .replace(/^\uFEFF/, "")
+      .split(/\r?\n/, 1)[0] ?? "";
+  return first.split(",").map((name) => name.trim().replace(/^"(.*)"$/, "$1"));
 }
 
 /** At most `size` tasks at once. */

@@ -263,6 +263,11 @@ export function loadProject(dir: string, options: { vars?: Record<string, unknow
     }
   }
 
+  // dbt's "unused configuration paths": a misspelt folder or project name would apply nothing.
+  warnings.push(
+    ...configPathWarnings(folderConfigs, name, modelFiles, "models"),
+    ...configPathWarnings((settings.seeds ?? {}) as Record<string, unknown>, name, seedFiles, "seeds"),
+  );
   for (const { path, file, folders } of seedFiles) {
     const seedName = basename(file, ".csv");
     const property = properties.get(seedName);
@@ -300,6 +305,11 @@ export function loadProject(dir: string, options: { vars?: Record<string, unknow
     const capture = parseContext({ path });
     template.render(capture.context, macros);
     const merged = mergeConfigs(yamlConfig, capture.config);
+    for (const key of Object.keys(capture.config)) {
+      const meant = misspeltConfigKey(key);
+      if (meant)
+        warnings.push(`${path}:${findLine(raw, /config\s*\(/) ?? 1}: config ${key}: did you mean ${meant}?`);
+    }
     const config = modelConfig(merged, path, findLine(raw, /config\s*\(/));
     addNode({
       kind: "model",
@@ -611,6 +621,75 @@ function folderConfig(
     apply(level);
   }
   return result;
+}
+
+/**
+ * Warnings for dbt_project.yml's `models:` (or `seeds:`) settings that apply to nothing: a path
+ * of folders no model is in (a misspelt folder, or a project name that is not this project's),
+ * and `+keys` that look like a misspelt setting Sluice knows.
+ */
+function configPathWarnings(
+  tree: Record<string, unknown>,
+  projectName: string,
+  files: { folders: string[] }[],
+  section: "models" | "seeds",
+): string[] {
+  const warnings: string[] = [];
+  const folders = new Set(
+    files.flatMap(({ folders }) => folders.map((_, depth) => folders.slice(0, depth + 1).join("/"))),
+  );
+  const visit = (level: Record<string, unknown>, path: string[]) => {
+    for (const [key, value] of Object.entries(level)) {
+      const bare = key.startsWith("+") ? key.slice(1) : key;
+      const mapping = typeof value === "object" && value !== null && !Array.isArray(value);
+      // A mapping under a bare key is a folder, whatever its name; only settings can be misspelt.
+      const meant = key.startsWith("+") || !mapping ? misspeltConfigKey(bare) : null;
+      if (meant) {
+        warnings.push(`dbt_project.yml: ${[section, ...path, key].join(".")}: did you mean +${meant}?`);
+        continue;
+      }
+      if (key.startsWith("+") || !mapping || CONFIG_KEYS.has(bare)) continue;
+      if (path.length === 0 && key !== projectName) {
+        warnings.push(
+          `dbt_project.yml: ${section}.${key} applies to nothing: this project is named ${projectName} (packages are not supported)`,
+        );
+        continue;
+      }
+      const inner = path.length === 0 ? [] : [...path.slice(1), key];
+      if (inner.length > 0 && !folders.has(inner.join("/"))) {
+        warnings.push(
+          `dbt_project.yml: ${[section, ...path, key].join(".")} applies to nothing: no ${section === "models" ? "model" : "seed"} is in a folder ${inner.join("/")}`,
+        );
+        continue;
+      }
+      visit(value as Record<string, unknown>, [...path, key]);
+    }
+  };
+  visit(tree, []);
+  return warnings;
+}
+
+/** The configuration key Sluice knows that `key` most likely misspells (one or two letters off), or null. */
+function misspeltConfigKey(key: string): string | null {
+  if (CONFIG_KEYS.has(key)) return null;
+  for (const known of CONFIG_KEYS) if (editDistance(key, known) <= 2) return known;
+  return null;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        (previous[j] as number) + 1,
+        (current[j - 1] as number) + 1,
+        (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
 }
 
 /** Configuration levels, most general first: a later level wins, except that tags add up (as in dbt). */

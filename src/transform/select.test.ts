@@ -78,6 +78,47 @@ describe("selection", () => {
     }
   });
 
+  test("dbt_project.yml settings that apply to nothing, and misspelt settings, are warnings", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sluice-warn-"));
+    try {
+      const files: Record<string, string> = {
+        "dbt_project.yml": [
+          "name: shop",
+          "models:",
+          "  my_new_project:",
+          "    +materialized: table",
+          "  shop:",
+          "    +materialised: table",
+          "    stagin:",
+          "      +tags: [x]",
+          "    stage:",
+          "      events:",
+          "        +tags: [y]",
+          "",
+        ].join("\n"),
+        "models/stage/events/e.sql": "{{ config(materialized='view', tag='daily') }}\nselect 1 as id\n",
+      };
+      for (const [path, content] of Object.entries(files)) {
+        mkdirSync(dirname(join(dir, path)), { recursive: true });
+        writeFileSync(join(dir, path), content);
+      }
+      const warned = loadProject(dir);
+      assert.deepEqual(warned.warnings, [
+        "dbt_project.yml: models.my_new_project applies to nothing: this project is named shop (packages are not supported)",
+        "dbt_project.yml: models.shop.+materialised: did you mean +materialized?",
+        "dbt_project.yml: models.shop.stagin applies to nothing: no model is in a folder stagin",
+        "models/stage/events/e.sql:1: config tag: did you mean tags?",
+      ]);
+      assert.deepEqual(
+        warned.nodes.get("e")?.config.tags,
+        ["y"],
+        "a folder named like a setting is a folder",
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("selectors add up, a comma intersects, --exclude removes", () => {
     assert.deepEqual(new Set(select("orders", "fct_events")), new Set(["orders", "fct_events"]));
     assert.deepEqual(select("+customers,tag:daily"), ["orders", "customers"]);
