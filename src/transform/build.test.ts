@@ -447,6 +447,45 @@ describe("dbt projects as written", () => {
     );
   });
 
+  test("source freshness (loaded_at_field, warn_after, error_after) is tested by sluice test, not by builds", async () => {
+    const hoursAgo = (hours: number) =>
+      new Date(Date.now() - hours * 3_600_000).toISOString().replace("Z", "");
+    await appendEvents(lab, [
+      ["f1", "Order Completed", "u1", hoursAgo(30)],
+      ["f2", "Order Completed", "u2", hoursAgo(3)],
+    ]);
+    const root = writeProject(lab, "fresh", {
+      "models/sources.yml": [
+        "sources:",
+        "  - name: sluice",
+        "    loaded_at_field: ts",
+        "    freshness:",
+        "      warn_after: {count: 1, period: hour}",
+        "      error_after: {count: 1, period: day}",
+        "    tables:",
+        "      - name: events",
+        "      - name: events_rejected",
+        "        freshness: null",
+        "",
+      ].join("\n"),
+      "models/recent.sql": "select event_id from {{ source('sluice', 'events') }}\n",
+    });
+    const tested = await lab.builder(root).test();
+    assert.deepEqual(
+      tested.tests.map((test) => [test.name, test.status]),
+      [
+        ["source_freshness_sluice_events_warn", "warn"],
+        ["source_freshness_sluice_events", "pass"],
+      ],
+    );
+    assert.equal(tested.ok, true, "a warning does not fail");
+    const failing = JSON.parse(readFileSync(tested.tests[0]?.failuresFile as string, "utf8"));
+    assert.equal(Math.round(failing[0].hours_ago), 3);
+    const built = await lab.builder(root).build();
+    assert.deepEqual(built.sourceTests, []);
+    assert.equal(built.ok, true);
+  });
+
   test("seeds take column_types from dbt_project.yml folders and schema.yml, so zip codes keep their zeros", async () => {
     const root = writeProject(lab, "typed_seeds", {
       "dbt_project.yml": [

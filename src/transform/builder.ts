@@ -163,9 +163,10 @@ export class Builder {
 
     // Source tests first: an error there skips the models reading that source.
     const usedSources = new Set(buildable.flatMap((name) => this.#sourcesOf(name)));
+    // Freshness is `sluice test`'s, as `dbt source freshness` is not part of dbt build.
     const sourceTests = project.tests.filter(
       (test) =>
-        (test.target?.kind === "source" && usedSources.has(test.target.key)) ||
+        (test.target?.kind === "source" && test.kind !== "freshness" && usedSources.has(test.target.key)) ||
         (test.kind === "singular" &&
           test.refs.length === 0 &&
           test.sources.some((key) => usedSources.has(key))),

@@ -74,7 +74,7 @@ export interface SourceTable {
   path: string;
 }
 
-export type TestKind = "unique" | "not_null" | "accepted_values" | "relationships" | "singular";
+export type TestKind = "unique" | "not_null" | "accepted_values" | "relationships" | "singular" | "freshness";
 
 export interface TestDef {
   name: string;
@@ -85,6 +85,12 @@ export interface TestDef {
   severity: "error" | "warn";
   where: string | null;
   values: unknown[];
+  /**
+   * freshness: the newest `column` (dbt's `loaded_at_field`) fails the test when older than
+   * `seconds` (and, for the warn_after test of a source that has an error_after too, not older
+   * than `upTo`, where the error test takes over).
+   */
+  maxAge: { seconds: number; upTo: number | null } | null;
   /** relationships: the other side. */
   to: { kind: "node"; name: string } | { kind: "source"; key: string } | null;
   field: string | null;
@@ -209,6 +215,7 @@ export function loadProject(dir: string, options: { vars?: Record<string, unknow
 
   // schema.yml: sources, then model and seed properties (attached once the nodes exist).
   const sources = new Map<string, SourceTable>();
+  const freshnessTests: TestDef[] = [];
   const properties = new Map<string, { entry: Record<string, unknown>; path: string; line?: number }>();
   const pendingTests: {
     entry: unknown;
@@ -242,6 +249,7 @@ export function loadProject(dir: string, options: { vars?: Record<string, unknow
         const target = { kind: "source" as const, key };
         const base = ["sources", s, "tables", t];
         collectTests(table, base, target, path, lineOf, pendingTests, key);
+        freshnessTests.push(...sourceFreshness(source, table, key, path, at));
       }
     }
     for (const section of ["models", "seeds"] as const) {
@@ -357,6 +365,7 @@ export function loadProject(dir: string, options: { vars?: Record<string, unknow
     if (pending.target?.kind === "node" && !nodes.has(pending.target.name)) continue;
     tests.push(genericTest(pending, uniqueName));
   }
+  for (const test of freshnessTests) tests.push({ ...test, name: uniqueName(test.name) });
   for (const testPath of testPaths) {
     for (const file of walk(join(root, testPath))) {
       if (extname(file) !== ".sql") continue;
@@ -373,6 +382,7 @@ export function loadProject(dir: string, options: { vars?: Record<string, unknow
         severity: capture.config.severity === "warn" ? "warn" : "error",
         where: null,
         values: [],
+        maxAge: null,
         to: null,
         field: null,
         refs: capture.refs,
@@ -572,6 +582,7 @@ function genericTest(
     where:
       typeof config.where === "string" ? config.where : typeof args.where === "string" ? args.where : null,
     values: Array.isArray(args.values) ? args.values : [],
+    maxAge: null,
     to,
     field,
     refs,
@@ -580,6 +591,67 @@ function genericTest(
     line,
     template: null,
   };
+}
+
+const PERIOD_SECONDS: Record<string, number> = { minute: 60, hour: 3_600, day: 86_400 };
+
+/**
+ * A source table's `freshness` (its own, else its source's; `freshness: null` turns it off)
+ * over `loaded_at_field`, as tests: one of severity warn for `warn_after`, one of severity error
+ * for `error_after`. `sluice test` runs them, as `dbt source freshness` does; builds do not.
+ */
+function sourceFreshness(
+  source: Record<string, unknown>,
+  table: Record<string, unknown>,
+  key: string,
+  path: string,
+  line: number | undefined,
+): TestDef[] {
+  const loadedAt = table.loaded_at_field ?? source.loaded_at_field;
+  const freshness = (table.freshness !== undefined ? table.freshness : source.freshness) as
+    | Record<string, unknown>
+    | null
+    | undefined;
+  if (!freshness || typeof loadedAt !== "string") return [];
+  const seconds = (name: "warn_after" | "error_after"): number | null => {
+    const threshold = freshness[name] as { count?: unknown; period?: unknown } | undefined | null;
+    if (threshold === undefined || threshold === null) return null;
+    const count = Number(threshold.count);
+    const period = PERIOD_SECONDS[String(threshold.period)];
+    if (!(count > 0) || period === undefined) {
+      throw new TransformError(
+        `freshness ${name} must be {count: N, period: minute|hour|day}, not ${JSON.stringify(threshold)}`,
+        path,
+        line,
+      );
+    }
+    return count * period;
+  };
+  const warn = seconds("warn_after");
+  const error = seconds("error_after");
+  const test = (severity: "warn" | "error", maxAge: NonNullable<TestDef["maxAge"]>): TestDef => ({
+    name: `source_freshness_${key.replace(".", "_")}${severity === "warn" ? "_warn" : ""}`,
+    kind: "freshness",
+    target: { kind: "source", key },
+    column: loadedAt,
+    severity,
+    where: typeof freshness.filter === "string" ? freshness.filter : null,
+    values: [],
+    maxAge,
+    to: null,
+    field: null,
+    refs: [],
+    sources: [key],
+    path,
+    line,
+    template: null,
+  });
+  return [
+    ...(warn !== null && (error === null || warn < error)
+      ? [test("warn", { seconds: warn, upTo: error })]
+      : []),
+    ...(error !== null ? [test("error", { seconds: error, upTo: null })] : []),
+  ];
 }
 
 function parseRelationTarget(text: string, path: string, line: number | undefined): TestDef["to"] {

@@ -23,6 +23,17 @@ WHERE ${column} IS NOT NULL AND CAST(${column} AS VARCHAR) NOT IN (${values}) GR
       return `SELECT child.${column} AS from_field FROM ${from} AS child
 LEFT JOIN ${other} AS parent ON child.${column} = parent.${test.field}
 WHERE child.${column} IS NOT NULL AND parent.${test.field} IS NULL`;
+    case "freshness": {
+      // epoch() reads a TIMESTAMP as UTC and a TIMESTAMPTZ as the instant it is, as dbt assumes.
+      const age = `epoch(now()) - epoch(max(${column}))`;
+      const { seconds, upTo } = test.maxAge ?? { seconds: 0, upTo: null };
+      const stale =
+        upTo === null
+          ? `max(${column}) IS NULL OR ${age} > ${seconds}`
+          : `${age} > ${seconds} AND ${age} <= ${upTo}`;
+      return `SELECT max(${column}) AS max_loaded_at, round((${age}) / 3600, 2) AS hours_ago FROM ${from}
+HAVING ${stale}`;
+    }
     case "singular":
       throw new Error("a singular test's SQL is its own template");
   }
