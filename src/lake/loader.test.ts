@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { readdir } from "node:fs/promises";
+import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { openEmbeddedBus } from "../bus/index.js";
 import type { Catalog } from "../catalog/index.js";
-import { Loader } from "./loader.js";
+import { Loader, stagingFor } from "./loader.js";
 import { EVENTS, tempLake } from "./test-support.js";
 
 const event = (id: string, day = "2026-11-20") =>
@@ -143,6 +143,40 @@ describe("loader", () => {
     } finally {
       await bus.close();
       await lake.close();
+    }
+  });
+
+  test("staging files left by a crashed loader are removed at start; other tables' and lakes' are not", async () => {
+    const lake = await tempLake();
+    const other = await tempLake();
+    const bus = await openEmbeddedBus({ dir: join(lake.dir, "bus") });
+    try {
+      const mine = stagingFor(lake.lakeRoot, "events");
+      const otherTable = stagingFor(lake.lakeRoot, "events_rejected");
+      const otherLake = stagingFor(other.lakeRoot, "events");
+      const leftovers = [mine, otherTable, otherLake].map(({ dir, prefix }) =>
+        join(dir, `${prefix}0.ndjson`),
+      );
+      for (const path of leftovers) {
+        await mkdir(join(path, ".."), { recursive: true });
+        await writeFile(path, "{}\n");
+      }
+      const loader = new Loader({
+        topic: await bus.topic("events"),
+        catalog: lake.catalog,
+        engine: lake.engine,
+        lakeRoot: lake.lakeRoot,
+        table: EVENTS,
+      });
+      await loader.init();
+      const exists = async (path: string) =>
+        (await readdir(join(path, ".."))).includes(path.split("/").at(-1) as string);
+      assert.deepEqual(await Promise.all(leftovers.map(exists)), [false, true, true]);
+      for (const path of leftovers) await rm(path, { force: true });
+    } finally {
+      await bus.close();
+      await lake.close();
+      await other.close();
     }
   });
 });
