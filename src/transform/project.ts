@@ -146,6 +146,19 @@ const CONFIG_KEYS = new Set([
   "column_types",
 ]);
 
+/**
+ * dbt settings that change what a build does and that Sluice does not do: a project that sets
+ * them gets a warning rather than a silent difference (on_schema_change: fail is what Sluice does).
+ */
+const UNSUPPORTED_KEYS = new Map([
+  ["pre_hook", "hooks are not run"],
+  ["pre-hook", "hooks are not run"],
+  ["post_hook", "hooks are not run"],
+  ["post-hook", "hooks are not run"],
+  ["on_schema_change", "a changed column list stops an incremental build and asks for --full-refresh"],
+  ["full_refresh", "--full-refresh rebuilds every selected incremental model"],
+]);
+
 /** Configuration keys whose values are mappings (other mappings in dbt_project.yml are folders). */
 const MAPPING_KEYS = new Set(["partition_by", "column_types"]);
 
@@ -301,6 +314,8 @@ export function loadProject(dir: string, options: { vars?: Record<string, unknow
   }
 
   const parseContext = (node: { path: string }) => parseCapture(node.path, vars, sources);
+  /** dbt settings Sluice does not act on → the models that set them. */
+  const unsupported = new Map<string, string[]>();
   for (const { path, file, folders } of modelFiles) {
     const raw = readFileSync(file, "utf8");
     const nodeName = basename(file, ".sql");
@@ -313,6 +328,11 @@ export function loadProject(dir: string, options: { vars?: Record<string, unknow
     const capture = parseContext({ path });
     template.render(capture.context, macros);
     const merged = mergeConfigs(yamlConfig, capture.config);
+    for (const key of UNSUPPORTED_KEYS.keys()) {
+      const value = merged[key];
+      if (value === undefined || value === null || (key === "on_schema_change" && value === "fail")) continue;
+      unsupported.set(key, [...(unsupported.get(key) ?? []), nodeName]);
+    }
     for (const key of Object.keys(capture.config)) {
       const meant = misspeltConfigKey(key);
       if (meant)
@@ -350,6 +370,13 @@ export function loadProject(dir: string, options: { vars?: Record<string, unknow
   }
   for (const [nodeName, node] of nodes) {
     if (!node.config.enabled) nodes.delete(nodeName);
+  }
+  for (const [key, consequence] of UNSUPPORTED_KEYS) {
+    const names = (unsupported.get(key) ?? []).filter((model) => nodes.has(model));
+    if (names.length === 0) continue;
+    warnings.push(
+      `${key} is not supported (${consequence}); set for ${names.length > 3 ? `${names.slice(0, 3).join(", ")} and ${names.length - 3} more` : names.join(", ")}`,
+    );
   }
   for (const node of nodes.values()) checkReferences(node, nodes);
 
@@ -678,7 +705,8 @@ function folderConfig(
       const bare = key.startsWith("+") ? key.slice(1) : key;
       const mapping = typeof value === "object" && value !== null && !Array.isArray(value);
       // A mapping is a folder's settings, unless it is the value of a key that takes one.
-      if (!CONFIG_KEYS.has(bare) || (mapping && !MAPPING_KEYS.has(bare))) continue;
+      if (!(CONFIG_KEYS.has(bare) || UNSUPPORTED_KEYS.has(bare)) || (mapping && !MAPPING_KEYS.has(bare)))
+        continue;
       if (bare === "tags") result.tags = [...toList(result.tags), ...toList(value)];
       else result[bare] = value;
     }

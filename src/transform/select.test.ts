@@ -97,6 +97,10 @@ describe("selection", () => {
           "",
         ].join("\n"),
         "models/stage/events/e.sql": "{{ config(materialized='view', tag='daily') }}\nselect 1 as id\n",
+        "models/stage/events/f.sql":
+          "{{ config(materialized='incremental', on_schema_change='append_new_columns', post_hook='analyze') }}\nselect 1 as id\n",
+        "models/stage/events/g.sql":
+          "{{ config(materialized='incremental', on_schema_change='fail') }}\nselect 1 as id\n",
       };
       for (const [path, content] of Object.entries(files)) {
         mkdirSync(dirname(join(dir, path)), { recursive: true });
@@ -108,6 +112,8 @@ describe("selection", () => {
         "dbt_project.yml: models.shop.+materialised: did you mean +materialized?",
         "dbt_project.yml: models.shop.stagin applies to nothing: no model is in a folder stagin",
         "models/stage/events/e.sql:1: config tag: did you mean tags?",
+        "post_hook is not supported (hooks are not run); set for f",
+        "on_schema_change is not supported (a changed column list stops an incremental build and asks for --full-refresh); set for f",
       ]);
       assert.deepEqual(
         warned.nodes.get("e")?.config.tags,
