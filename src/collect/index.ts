@@ -132,10 +132,15 @@ export class Collector {
   private readonly pooledMinBodyBytes: number;
   private readonly counters: CollectorStats = { requests: 0, accepted: 0, rejected: 0, deduplicated: 0 };
   /**
-   * source → messageId → whether its append succeeded, while the append is in flight. A resend
-   * arriving meanwhile must not be acknowledged before the original is durable.
+   * Whether every events append now in flight succeeds. A resend arriving while its original's
+   * append is in flight must not be acknowledged before the original is durable (nor when it
+   * failed), so resends wait on this: it covers the original, and a per-id map of in-flight
+   * appends cost two Map operations per event. It is back to STORED once nothing is in flight, so
+   * a failure holds back only resends that arrived while it was pending (they get a 503; their
+   * retry is then acknowledged, or stored when the original was not).
    */
-  private readonly appending = new Map<string, Map<string, Promise<boolean>>>();
+  private eventsInFlight: Promise<boolean> = STORED;
+  private eventAppendsInFlight = 0;
 
   constructor(options: CollectorOptions) {
     this.events = options.events;
@@ -212,25 +217,15 @@ export class Collector {
    */
   private async commit(prepared: PreparedRequest, receivedAtMs: number): Promise<CollectResponse> {
     const { source, eventIds, rejectedLines } = prepared;
-    let inFlight = this.appending.get(source);
-    if (inFlight === undefined) {
-      inFlight = new Map();
-      this.appending.set(source, inFlight);
-    }
     const newIds: string[] = [];
     /** Indexes of the lines to drop as resends; usually none. */
     const resent: number[] = [];
-    const originals: Promise<boolean>[] = [];
     for (let index = 0; index < eventIds.length; index++) {
       const id = eventIds[index] as string;
-      if (this.deduper.seen(source, id, receivedAtMs)) {
-        resent.push(index);
-        const original = inFlight.get(id);
-        if (original !== undefined) originals.push(original);
-      } else {
-        newIds.push(id);
-      }
+      if (this.deduper.seen(source, id, receivedAtMs)) resent.push(index);
+      else newIds.push(id);
     }
+    const originals = resent.length === 0 ? STORED : this.eventsInFlight;
 
     const eventsStored =
       newIds.length === 0
@@ -240,7 +235,7 @@ export class Collector {
             if (!stored) for (const id of newIds) this.deduper.forget(source, id);
             return stored;
           });
-    for (const id of newIds) inFlight.set(id, eventsStored);
+    if (newIds.length > 0) this.trackInFlight(eventsStored);
     const rowsStored = rejectedLines.length === 0 ? STORED : appendDurably(this.rejected, rejectedLines);
     const { rawLines } = prepared;
     const rawStored =
@@ -251,15 +246,22 @@ export class Collector {
             withoutLines(Buffer.from(rawLines.buffer, rawLines.byteOffset, rawLines.length), resent),
           );
 
-    const outcomes = await Promise.all([eventsStored, rowsStored, rawStored, ...originals]);
-    for (const id of newIds) {
-      if (inFlight.get(id) === eventsStored) inFlight.delete(id);
-    }
+    const outcomes = await Promise.all([eventsStored, rowsStored, rawStored, originals]);
     if (!outcomes.every(Boolean)) return unavailable();
     this.counters.accepted += eventIds.length;
     this.counters.deduplicated += resent.length;
     this.counters.rejected += prepared.refused;
     return prepared.response;
+  }
+
+  /** Adds an events append to `eventsInFlight`. */
+  private trackInFlight(stored: Promise<boolean>): void {
+    const all = Promise.all([this.eventsInFlight, stored]).then(([before, now]) => before && now);
+    this.eventsInFlight = all;
+    this.eventAppendsInFlight++;
+    void all.then(() => {
+      if (--this.eventAppendsInFlight === 0) this.eventsInFlight = STORED;
+    });
   }
 }
 
