@@ -107,6 +107,21 @@ describe("quality checks in model builds (write-audit-publish)", () => {
     assert.deepEqual(await lab.rows("SELECT count(*) FROM orders"), [[3]], "production is untouched");
   });
 
+  test("a model whose columns change is held back by schema_change, with the way to publish it", async () => {
+    writeFileSync(join(shop, "quality.yml"), "orders:\n  - { type: schema_change }\n");
+    const model = join(shop, "models", "marts", "orders.sql");
+    writeFileSync(model, readFileSync(model, "utf8").replace("o.status,", "o.status,\n    1 as extra,"));
+    const result = await builder().build({ select: ["orders"] });
+    assert.equal(result.runs[0]?.status, "failed_tests");
+    assert.match(
+      result.runs[0]?.message ?? "",
+      /quality:schema_change \(since the profile of .*: added extra \(INTEGER\) \(a deliberate change is published once the check lists the new columns under columns:, or has severity: warn\)\)$/,
+    );
+    writeFileSync(join(shop, "quality.yml"), "orders:\n  - { type: schema_change, severity: warn }\n");
+    const accepted = await builder().build({ select: ["orders"] });
+    assert.equal(accepted.runs[0]?.status, "success");
+  });
+
   test("a malformed check file fails the build, naming the file, rather than switching checks off", async () => {
     writeFileSync(join(shop, "quality.yml"), "orders:\n  - { type: row_count, minimum: 1 }\n");
     const result = await builder().build({ select: ["orders"] });
