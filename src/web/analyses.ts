@@ -190,10 +190,11 @@ export function exploreSql(query: ExploreQuery, columns: EventColumns): string {
     if (!Number.isInteger(limit) || limit < 1 || limit > 100)
       throw new AnalysisError('"limit" must be 1-100');
     const property = propertySql(query.breakdown, columns);
-    // Only the largest breakdown values get their own series: the rest is "Other".
-    const top = `SELECT ${property} FROM events ${where(conditions)} GROUP BY 1 ORDER BY count(*) DESC LIMIT ${limit}`;
+    // Only the largest breakdown values get their own series: the rest is "Other". Events without
+    // the property are "(none)", never "Other" (`NULL IN (…)` is not true).
+    const top = `SELECT ${property} FROM events ${where([...conditions, `${property} IS NOT NULL`])} GROUP BY 1 ORDER BY count(*) DESC LIMIT ${limit}`;
     select.push(
-      `CASE WHEN ${property} IN (${top}) THEN coalesce(${property}::VARCHAR, '(none)') ELSE 'Other' END AS ${sqlIdent(query.breakdown)}`,
+      `CASE WHEN ${property} IS NULL THEN '(none)' WHEN ${property} IN (${top}) THEN ${property}::VARCHAR ELSE 'Other' END AS ${sqlIdent(query.breakdown)}`,
     );
   }
   select.push(`${value} AS ${sqlIdent(measureName(query))}`);

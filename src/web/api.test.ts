@@ -313,6 +313,22 @@ describe("web app API", () => {
       ["EUR", 2],
       ["USD", 2],
     ]);
+    const byProduct = await preview({
+      explore: {
+        events: ["Product Viewed", "Order Completed"],
+        breakdown: "product",
+        granularity: "total",
+        range: { last: 7 },
+      },
+    });
+    assert.deepEqual(
+      byProduct.rows,
+      [
+        ["(none)", 1],
+        ["Tee", 4],
+      ],
+      "events without the property are (none), not Other",
+    );
     const revenue = await preview({
       explore: { events: ["Order Completed"], measure: "sum", property: "revenue", granularity: "total" },
     });

@@ -90,6 +90,17 @@ describe("the web app in Chromium", { skip: noChromium }, () => {
     assert.match(cursor, /form events/, "the cursor is put on the line of the error");
     await page.waitForSelector("ol.history li.failed");
     await shot("3-sql-error");
+    await typeSql("select *, * from events");
+    await page.keyboard.press("Control+Enter");
+    await page.waitForSelector("table.grid td");
+    const widths = await page.evaluate(() => ({
+      page: document.documentElement.scrollWidth,
+      window: window.innerWidth,
+      grid: document.querySelector(".grid-wrap")?.scrollWidth ?? 0,
+    }));
+    assert.ok(widths.grid > widths.window, "the result is wider than the window");
+    assert.ok(widths.page <= widths.window, "the result scrolls in its grid; the page keeps its width");
+    assert.ok(await page.isVisible("text=History"), "the history stays in view");
   });
 
   test("explore: users who viewed a product, by currency, saved as a chart", async () => {
