@@ -12,7 +12,8 @@ describe("analyses' SQL", () => {
     try {
       const units = ["hour", "day", "week", "month"] as const;
       const columns = units.map(
-        (unit) => `count(*) FILTER (WHERE ${truncateUtc(unit, "ts")} IS DISTINCT FROM date_trunc('${unit}', ts))`,
+        (unit) =>
+          `count(*) FILTER (WHERE ${truncateUtc(unit, "ts")} IS DISTINCT FROM date_trunc('${unit}', ts))`,
       );
       // Every 7 minutes for two years (a leap day, year and month ends) and some instants before 1970.
       const reader = await connection.runAndReadAll(`SELECT count(*), ${columns.join(", ")} FROM (
