@@ -481,6 +481,10 @@ describe("dbt projects as written", () => {
     assert.equal(tested.ok, true, "a warning does not fail");
     const failing = JSON.parse(readFileSync(tested.tests[0]?.failuresFile as string, "utf8"));
     assert.equal(Math.round(failing[0].hours_ago), 3);
+    assert.match(
+      tested.tests[0]?.message ?? "",
+      /^newest ts is \S+ \S+, 3(\.\d+)? hours ago \(warn after 1 hour\)$/,
+    );
     const built = await lab.builder(root).build();
     assert.deepEqual(built.sourceTests, []);
     assert.equal(built.ok, true);

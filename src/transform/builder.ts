@@ -733,7 +733,11 @@ export class Builder {
             failures,
             failuresFile: failures > 0 ? file : null,
             message:
-              failures > 0 ? `${failures} failing row${failures === 1 ? "" : "s"}, kept in ${file}` : null,
+              failures === 0
+                ? null
+                : test.kind === "freshness"
+                  ? await this.#staleness(connection, test, sql)
+                  : `${failures} failing row${failures === 1 ? "" : "s"}, kept in ${file}`,
           });
         } catch (error) {
           const message =
@@ -748,6 +752,18 @@ export class Builder {
       if (!sharedLease) await lease.release();
     }
     return results;
+  }
+
+  /** A failed freshness test in words: how old the newest row is, against the limit. */
+  async #staleness(connection: DuckDBConnection, test: TestDef, sql: string): Promise<string> {
+    const reader = await connection.runAndReadAll(
+      `SELECT CAST(max_loaded_at AS VARCHAR), hours_ago FROM (${trimSql(sql)})`,
+    );
+    const [newest, hours] = reader.getRowsJson()[0] ?? [];
+    const limit = plural((test.maxAge?.seconds ?? 0) / 3600, "hour");
+    return newest === null || newest === undefined
+      ? `no ${test.column} at all (${test.severity} after ${limit})`
+      : `newest ${test.column} is ${newest}, ${plural(Number(hours), "hour")} ago (${test.severity} after ${limit})`;
   }
 
   #testSql(test: TestDef, resolver: Resolver, reads = new Set<string>()): string {
