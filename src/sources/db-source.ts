@@ -48,18 +48,20 @@ export interface ReadOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * How a database hands over rows: as CSV text it writes itself, which is far cheaper than
+ * rows in JavaScript (no header, `,` and `"`, NULL an unquoted empty field and empty text
+ * `""`), or in batches of at most `batchRows` rows.
+ */
+export type SourceRows = { csv: AsyncIterable<Buffer> } | { batches: AsyncIterable<(string | null)[][]> };
+
 export interface SourceConnection {
   /** The connection URL without its password, for messages. */
   url: string;
   /** The table's columns and key; a Rejection when there is no such table. */
   describe(table: string): Promise<SourceTable>;
-  /** Its rows, each value text or null in `columns` order, in batches of at most `batchRows`. */
-  read(table: SourceTable, options: ReadOptions): AsyncIterable<(string | null)[][]>;
-  /**
-   * The same rows as CSV text, where the database can write it itself (much cheaper than rows
-   * in JavaScript): no header, `,` and `"`, NULL an unquoted empty field and empty text `""`.
-   */
-  readCsv?(table: SourceTable, options: ReadOptions): AsyncIterable<Buffer>;
+  /** Its rows, each value the text `select` gives, or null, in `columns` order. */
+  read(table: SourceTable, options: ReadOptions): SourceRows;
   close(): Promise<void>;
 }
 

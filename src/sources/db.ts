@@ -14,7 +14,7 @@
  * that would change nothing commits nothing and says so.
  */
 import { randomUUID } from "node:crypto";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { copyFile, link, mkdir, open, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import {
@@ -105,6 +105,13 @@ export interface BookmarkState {
 interface Staged {
   /** SQL to select from. */
   relation: string;
+  rows: number;
+  /** The Parquet parts (zstd, the source's columns under their lake names and types). */
+  parts: StagedPart[];
+}
+
+interface StagedPart {
+  path: string;
   rows: number;
 }
 
@@ -309,10 +316,18 @@ export class DbSync {
       selectSql = merge.selectSql;
       summary = `read ${count(staged.rows, "row")}: ${merge.inserted.toLocaleString("en-US")} new, ${merge.updated.toLocaleString("en-US")} updated`;
     }
+    // A full copy that keeps the source's columns as they are staged needs no second write.
+    const asStaged =
+      replace &&
+      context.key.length === 0 &&
+      staged.parts.length > 0 &&
+      plan.columns.every((column, i) => plan.select[i] === sqlIdent(column.name));
     let add: DataFile[] = [];
     let committed: number;
     try {
-      if (selectSql) add = await writeParquet(duck, { lakeRoot, table: tableDef, prefix: "load", selectSql });
+      if (asStaged) add = await adoptParts(staged.parts, lakeRoot, spec.into);
+      else if (selectSql)
+        add = await writeParquet(duck, { lakeRoot, table: tableDef, prefix: "load", selectSql });
       committed = await catalog.commit({
         table: spec.into,
         operation: "sync",
@@ -556,10 +571,7 @@ function syncContext(spec: DbTableSpec, table: SourceTable, run: NewLoadRun, sta
   return { spec, run, incoming, key, watermark, stagingDir };
 }
 
-/**
- * Streams the source's rows into staged Parquet parts, as CSV the database writes itself
- * where it can (PostgreSQL's COPY), else as rows through JavaScript.
- */
+/** Streams the source's rows into staged Parquet parts, from CSV or from batches of rows. */
 async function stage(
   duck: DuckDBConnection,
   connection: SourceConnection,
@@ -576,18 +588,21 @@ async function stage(
   };
   const names = context.incoming.map((column) => column.name);
   const part = { columns: table.columns, names, stagingDir: context.stagingDir };
-  const staged = connection.readCsv
-    ? await stageCsv(duck, connection.readCsv(table, read), { ...part, partBytes: options.partBytes })
-    : await stageRows(duck, connection.read(table, read), { ...part, ...options });
+  const rows = connection.read(table, read);
+  const staged =
+    "csv" in rows
+      ? await stageCsv(duck, rows.csv, { ...part, partBytes: options.partBytes })
+      : await stageRows(duck, rows.batches, { ...part, ...options });
   const empty = table.columns.map(
     (column, i) => `CAST(NULL AS ${typeSql(column.type)}) AS ${sqlIdent(names[i] ?? column.name)}`,
   );
   return {
     relation:
       staged.parts.length > 0
-        ? `read_parquet([${staged.parts.map(sqlString).join(", ")}])`
+        ? `read_parquet([${staged.parts.map((part) => sqlString(part.path)).join(", ")}])`
         : `(SELECT ${empty.join(", ")} WHERE false)`,
     rows: staged.rows,
+    parts: staged.parts,
   };
 }
 
@@ -607,8 +622,8 @@ async function stageCsv(
   duck: DuckDBConnection,
   csv: AsyncIterable<Buffer>,
   { columns, names, stagingDir, partBytes }: PartOptions,
-): Promise<{ parts: string[]; rows: number }> {
-  const parts: string[] = [];
+): Promise<{ parts: StagedPart[]; rows: number }> {
+  const parts: StagedPart[] = [];
   let rows = 0;
   let converting: Promise<void> = Promise.resolve();
   let pending: Buffer[] = [];
@@ -616,17 +631,20 @@ async function stageCsv(
   let quoted = false;
   const cut = async (): Promise<void> => {
     const text = join(stagingDir, `part-${parts.length}.csv`);
-    const part = join(stagingDir, `part-${parts.length}.parquet`);
+    const part: StagedPart = { path: join(stagingDir, `part-${parts.length}.parquet`), rows: 0 };
     parts.push(part);
     await writeFile(text, pending);
     pending = [];
     pendingBytes = 0;
     // One part converts while the next is read; a failed conversion ends the read at the next cut.
     await converting;
-    converting = convertPart(duck, csvReader(text, columns), part, columns, names).then(async (count) => {
-      rows += count;
-      await rm(text);
-    });
+    converting = convertPart(duck, csvReader(text, columns), part.path, columns, names).then(
+      async (count) => {
+        part.rows = count;
+        rows += count;
+        await rm(text);
+      },
+    );
     // Handled here so that it is not an unhandled rejection meanwhile; awaited at the next cut.
     converting.catch(() => {});
   };
@@ -669,10 +687,10 @@ async function stageRows(
   duck: DuckDBConnection,
   read: AsyncIterable<(string | null)[][]>,
   { columns, names, stagingDir, partBytes, batchRows }: PartOptions & { batchRows: number },
-): Promise<{ parts: string[]; rows: number }> {
+): Promise<{ parts: StagedPart[]; rows: number }> {
   const keys = columns.map((_, i) => `${i === 0 ? "{" : ","}"c${i}":`);
   const types = columns.map((_, i) => `'c${i}': 'VARCHAR'`).join(", ");
-  const parts: string[] = [];
+  const parts: StagedPart[] = [];
   let lines: string[] = [];
   let bytes = 0;
   let rows = 0;
@@ -684,9 +702,8 @@ async function stageRows(
     lines = [];
     bytes = 0;
     const reader = `read_json(${sqlString(json)}, format = 'newline_delimited', columns = {${types}}, maximum_object_size = ${MAX_VALUE_BYTES})`;
-    await convertPart(duck, reader, part, columns, names);
+    parts.push({ path: part, rows: await convertPart(duck, reader, part, columns, names) });
     await rm(json);
-    parts.push(part);
   };
   for await (const batch of read) {
     for (const row of batch) {
@@ -721,7 +738,7 @@ async function convertPart(
   const select = columns.map((column, i) => `${value(i)} AS ${sqlIdent(names[i] ?? column.name)}`);
   try {
     const copied = await duck.runAndReadAll(
-      `COPY (SELECT ${select.join(", ")} FROM ${read}) TO ${sqlString(part)} (FORMAT parquet)`,
+      `COPY (SELECT ${select.join(", ")} FROM ${read}) TO ${sqlString(part)} (FORMAT parquet, COMPRESSION zstd)`,
     );
     return Number(copied.getRowsJson()[0]?.[0] ?? 0);
   } catch (error) {
@@ -741,6 +758,43 @@ async function convertPart(
       );
     }
     throw error;
+  }
+}
+
+/**
+ * Makes the staged parts lake files of `table` as they are: linked (no copy) into its folder
+ * and flushed to disk. The staged names stay, for another attempt if the commit is refused.
+ */
+async function adoptParts(parts: StagedPart[], lakeRoot: string, table: string): Promise<DataFile[]> {
+  const dir = join(lakeRoot, table);
+  await mkdir(dir, { recursive: true });
+  const files: DataFile[] = [];
+  try {
+    for (const part of parts) {
+      const path = join(table, `load-${randomUUID()}.parquet`);
+      const bytes = (await stat(part.path)).size;
+      await link(part.path, join(lakeRoot, path)).catch(async (error: NodeJS.ErrnoException) => {
+        // Staging on another file system than the lake: copied instead.
+        if (error.code !== "EXDEV") throw error;
+        await copyFile(part.path, join(lakeRoot, path));
+      });
+      files.push({ table, path, partition: "", rows: part.rows, bytes });
+      await flushToDisk(join(lakeRoot, path));
+    }
+    await flushToDisk(dir);
+  } catch (error) {
+    for (const file of files) await rm(join(lakeRoot, file.path), { force: true });
+    throw error;
+  }
+  return files;
+}
+
+async function flushToDisk(path: string): Promise<void> {
+  const handle = await open(path, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

@@ -10,6 +10,7 @@ import {
   redactUrl,
   type SourceColumn,
   type SourceConnection,
+  type SourceRows,
   type SourceTable,
   sourceColumn,
 } from "./db-source.js";
@@ -137,6 +138,45 @@ export async function connectMysql(url: string): Promise<SourceConnection> {
   }
   const db = connection.promise();
   const relations = new Map<string, string>();
+  /** The rows of the table from the bookmark on, streamed from one consistent snapshot. */
+  async function* streamRows(table: SourceTable, options: ReadOptions): AsyncIterable<(string | null)[][]> {
+    const from = relations.get(table.name);
+    if (!from) throw new Error(`table ${table.name} was not described on this connection`);
+    const since = options.since;
+    const where = since
+      ? ` WHERE ${quoteMysql(since.column.name)} >= CAST(? AS ${castFor(since.column.type)})`
+      : "";
+    const select = table.columns.map((column) => column.select).join(", ");
+    await db.query("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+    await db.query("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY");
+    const query = connection.query({
+      sql: `SELECT ${select} FROM ${from}${where}`,
+      values: since ? [since.value] : [],
+      rowsAsArray: true,
+      // Every value as the text the server sent (decoded as UTF-8): DuckDB does the typing.
+      typeCast: (field) => field.string("utf8"),
+    });
+    const stream = query.stream({ highWaterMark: options.batchRows });
+    let finished = false;
+    try {
+      let batch: (string | null)[][] = [];
+      for await (const row of stream as AsyncIterable<(string | null)[]>) {
+        batch.push(row);
+        if (batch.length >= options.batchRows) {
+          options.signal?.throwIfAborted();
+          yield batch;
+          batch = [];
+        }
+      }
+      options.signal?.throwIfAborted();
+      if (batch.length > 0) yield batch;
+      finished = true;
+    } finally {
+      // A result stopped half way still has rows in flight: only a closed connection ends it.
+      if (finished) await db.query("ROLLBACK").catch(() => {});
+      else connection.destroy();
+    }
+  }
   return {
     url: redactUrl(url),
     async describe(table: string): Promise<SourceTable> {
@@ -176,43 +216,8 @@ export async function connectMysql(url: string): Promise<SourceConnection> {
         primaryKey: keys.map((row) => String(row.name)),
       };
     },
-    async *read(table: SourceTable, options: ReadOptions) {
-      const from = relations.get(table.name);
-      if (!from) throw new Error(`table ${table.name} was not described on this connection`);
-      const since = options.since;
-      const where = since
-        ? ` WHERE ${quoteMysql(since.column.name)} >= CAST(? AS ${castFor(since.column.type)})`
-        : "";
-      const select = table.columns.map((column) => column.select).join(", ");
-      await db.query("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ");
-      await db.query("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY");
-      const query = connection.query({
-        sql: `SELECT ${select} FROM ${from}${where}`,
-        values: since ? [since.value] : [],
-        rowsAsArray: true,
-        // Every value as the text the server sent (decoded as UTF-8): DuckDB does the typing.
-        typeCast: (field) => field.string("utf8"),
-      });
-      const stream = query.stream({ highWaterMark: options.batchRows });
-      let finished = false;
-      try {
-        let batch: (string | null)[][] = [];
-        for await (const row of stream as AsyncIterable<(string | null)[]>) {
-          batch.push(row);
-          if (batch.length >= options.batchRows) {
-            options.signal?.throwIfAborted();
-            yield batch;
-            batch = [];
-          }
-        }
-        options.signal?.throwIfAborted();
-        if (batch.length > 0) yield batch;
-        finished = true;
-      } finally {
-        // A result stopped half way still has rows in flight: only a closed connection ends it.
-        if (finished) await db.query("ROLLBACK").catch(() => {});
-        else connection.destroy();
-      }
+    read(table: SourceTable, options: ReadOptions): SourceRows {
+      return { batches: streamRows(table, options) };
     },
     async close() {
       await db.end().catch(() => connection.destroy());

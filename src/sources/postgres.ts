@@ -12,6 +12,7 @@ import {
   redactUrl,
   type SourceColumn,
   type SourceConnection,
+  type SourceRows,
   type SourceTable,
   sourceColumn,
 } from "./db-source.js";
@@ -49,53 +50,59 @@ const PRIMARY_KEY_SQL = `
   ORDER BY k.position`;
 
 /**
- * A PostgreSQL column's lake type and how its value travels: most as their text output
- * (`::text`), which DuckDB casts exactly; arrays and composite values as JSON, bytea as hex.
+ * A PostgreSQL column's lake type and how its value travels: as text, which COPY writes and
+ * DuckDB casts exactly; arrays and composite values as JSON, bytea as hex. Numbers, times,
+ * JSON, UUIDs and text are written as they are (their output is their text); other types
+ * through their cast to text, which differs from their output for some (booleans are "true",
+ * char(n) loses its padding).
  */
 function mapPostgresColumn(row: PgColumnRow): SourceColumn {
   const column = pg.escapeIdentifier(row.name);
   const mapped = sourceColumn(row.name, row.declared, `${column}::text`);
-  if (row.category === "A" || row.kind === "c") return mapped({ kind: "JSON" }, `to_json(${column})::text`);
+  if (row.category === "A" || row.kind === "c") return mapped({ kind: "JSON" }, `to_json(${column})`);
   switch (row.base) {
     case "int2":
     case "int4":
-      return mapped({ kind: "INTEGER" });
+      return mapped({ kind: "INTEGER" }, column);
     case "int8":
     case "oid":
-      return mapped({ kind: "BIGINT" });
+      return mapped({ kind: "BIGINT" }, column);
     case "numeric": {
       // numeric without a precision holds any number: DOUBLE, as DuckDB's DECIMAL stops at 38 digits.
       const [, precision, scale] = /^numeric\((\d+),(\d+)\)$/.exec(row.baseDeclared) ?? [];
       if (precision && Number(precision) <= 38) {
-        return mapped({ kind: "DECIMAL", precision: Number(precision), scale: Number(scale) });
+        return mapped({ kind: "DECIMAL", precision: Number(precision), scale: Number(scale) }, column);
       }
-      return mapped({ kind: "DOUBLE" });
+      return mapped({ kind: "DOUBLE" }, column);
     }
     case "money":
       // money's text output follows the locale ("$1,234.56"); numeric's does not.
-      return mapped({ kind: "DECIMAL", precision: 19, scale: 2 }, `${column}::numeric::text`);
+      return mapped({ kind: "DECIMAL", precision: 19, scale: 2 }, `${column}::numeric`);
     case "float4":
     case "float8":
-      return mapped({ kind: "DOUBLE" });
+      return mapped({ kind: "DOUBLE" }, column);
     case "bool":
       return mapped({ kind: "BOOLEAN" });
     case "date":
-      return mapped({ kind: "DATE" });
+      return mapped({ kind: "DATE" }, column);
     case "time":
-      return mapped({ kind: "TIME" });
+      return mapped({ kind: "TIME" }, column);
     case "timestamp":
-      return mapped({ kind: "TIMESTAMP" });
+      return mapped({ kind: "TIMESTAMP" }, column);
     case "timestamptz":
-      return mapped({ kind: "TIMESTAMPTZ" });
+      return mapped({ kind: "TIMESTAMPTZ" }, column);
     case "json":
     case "jsonb":
-      return mapped({ kind: "JSON" });
+      return mapped({ kind: "JSON" }, column);
     case "uuid":
-      return mapped({ kind: "UUID" });
+      return mapped({ kind: "UUID" }, column);
     case "bytea":
       return mapped({ kind: "BLOB" }, `encode(${column}, 'hex')`, (v) => `unhex(${v})`);
+    case "text":
+    case "varchar":
+      return mapped({ kind: "VARCHAR" }, column);
     default:
-      // Text, varchar, char, enums, citext, inet, interval, timetz, ranges, xml: their text.
+      // char, enums, citext, inet, interval, timetz, ranges, xml: their text.
       return mapped({ kind: "VARCHAR" });
   }
 }
@@ -131,6 +138,22 @@ export async function connectPostgres(url: string): Promise<SourceConnection> {
       "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'",
     );
   };
+  /** The rows of `select` as CSV, written by PostgreSQL (COPY … TO STDOUT) in one snapshot. */
+  async function* copyCsv(select: string, options: ReadOptions): AsyncIterable<Buffer> {
+    let copy: CopyToStreamQuery | null = null;
+    try {
+      await snapshot();
+      copy = client.query(copyTo(`COPY (${select}) TO STDOUT (FORMAT csv)`));
+      for await (const chunk of copy as AsyncIterable<Buffer>) {
+        options.signal?.throwIfAborted();
+        yield chunk;
+      }
+    } finally {
+      // A copy stopped half way goes on until the end of the table: closing the connection ends it.
+      if (!copy || copy.readableEnded) await client.query("ROLLBACK").catch(() => {});
+      else await client.end().catch(() => {});
+    }
+  }
   return {
     url: redactUrl(url),
     async describe(table: string): Promise<SourceTable> {
@@ -153,39 +176,8 @@ export async function connectPostgres(url: string): Promise<SourceConnection> {
         primaryKey: key.rows.map((row) => row.name),
       };
     },
-    async *read(table: SourceTable, options: ReadOptions) {
-      const select = selectSql(table, options);
-      try {
-        await snapshot();
-        await client.query(`DECLARE sluice_sync NO SCROLL CURSOR FOR ${select}`);
-        for (;;) {
-          options.signal?.throwIfAborted();
-          const batch = await client.query<(string | null)[]>({
-            text: `FETCH FORWARD ${options.batchRows} FROM sluice_sync`,
-            rowMode: "array",
-          });
-          if (batch.rows.length === 0) break;
-          yield batch.rows;
-        }
-      } finally {
-        await client.query("ROLLBACK").catch(() => {});
-      }
-    },
-    async *readCsv(table: SourceTable, options: ReadOptions) {
-      const select = selectSql(table, options);
-      let copy: CopyToStreamQuery | null = null;
-      try {
-        await snapshot();
-        copy = client.query(copyTo(`COPY (${select}) TO STDOUT (FORMAT csv)`));
-        for await (const chunk of copy as AsyncIterable<Buffer>) {
-          options.signal?.throwIfAborted();
-          yield chunk;
-        }
-      } finally {
-        // A copy stopped half way goes on until the end of the table: closing the connection ends it.
-        if (!copy || copy.readableEnded) await client.query("ROLLBACK").catch(() => {});
-        else await client.end().catch(() => {});
-      }
+    read(table: SourceTable, options: ReadOptions): SourceRows {
+      return { csv: copyCsv(selectSql(table, options), options) };
     },
     async close() {
       await client.end().catch(() => {});
