@@ -325,8 +325,9 @@ async function run(
       threads: config.duckdb_threads || undefined,
       memoryLimit: config.duckdb_memory_limit || undefined,
     });
-    const quality = extra.publishes ? await qualityFor(config, catalog, project.dir) : null;
+    let quality: Quality | null = null;
     try {
+      quality = extra.publishes ? await qualityFor(config, catalog, project.dir) : null;
       const builder = new Builder({
         project,
         dataDir: config.data_dir,

@@ -10,7 +10,7 @@
  * Independent models build in parallel (bounded); a failed model's descendants are skipped.
  */
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readSync } from "node:fs";
 import { copyFile, link, mkdir, open, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
@@ -1052,10 +1052,17 @@ function emptySelect(def: TableDef): string {
 
 /** The column names on a CSV file's first line (a seed's header). */
 function csvHeader(file: string): string[] {
-  const first =
-    readFileSync(file, "utf8")
-      .replace(/^\uFEFF/, "")
-      .split(/\r?\n/, 1)[0] ?? "";
+  // The header is on the first line: read the start of the file, not all of it.
+  const start = Buffer.alloc(65_536);
+  const descriptor = openSync(file, "r");
+  let length: number;
+  try {
+    length = readSync(descriptor, start, 0, start.length, 0);
+  } finally {
+    closeSync(descriptor);
+  }
+  const text = start.subarray(0, length).toString("utf8");
+  const first = text.replace(/^\uFEFF/, "").split(/\r?\n/, 1)[0] ?? "";
   return first.split(",").map((name) => name.trim().replace(/^"(.*)"$/, "$1"));
 }
 
