@@ -21,6 +21,7 @@ describe("the web app in Chromium", { skip: noChromium }, () => {
   let server: TestServer;
   let browser: Browser;
   let page: Page;
+  const consoleErrors: string[] = [];
   const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
   /** Replaces the text of the CodeMirror editor on the page. */
   const typeSql = async (sql: string) => {
@@ -36,6 +37,13 @@ describe("the web app in Chromium", { skip: noChromium }, () => {
     await sendEvents(server, shopEvents());
     browser = await chromium.launch({ executablePath: CHROMIUM });
     page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
+    // A user would see these in the console: script errors, and resources that failed (but the
+    // answers to wrong SQL, which the tests send on purpose).
+    page.on("pageerror", (error) => consoleErrors.push(error.message));
+    page.on("console", (message) => {
+      if (message.type() === "error" && !/status of 400/.test(message.text()))
+        consoleErrors.push(message.text());
+    });
     // Generous: CI runs this beside other test files on two cores.
     page.setDefaultTimeout(45_000);
   });
@@ -244,5 +252,9 @@ describe("the web app in Chromium", { skip: noChromium }, () => {
     assert.equal(await page.$$eval(".panel-body .error", (errors) => errors.length), 0);
     assert.equal(await page.inputValue("#filter-last"), "7d");
     await shot("8-shop-overview");
+  });
+
+  test("no page had a script error or a missing resource", () => {
+    assert.deepEqual(consoleErrors, []);
   });
 });

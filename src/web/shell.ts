@@ -22,6 +22,11 @@ export const APP_PAGES = [
   "/settings",
 ];
 
+/** The tab's icon, inline: a browser asks for /favicon.ico otherwise, and gets a 404 in its console. */
+const ICON = `<link rel="icon" href="data:image/svg+xml,${encodeURIComponent(
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#0f172a"/><path d="M3 11h10M3 7.5h7M3 4h4" stroke="#60a5fa" stroke-width="2" stroke-linecap="round"/></svg>',
+)}">`;
+
 export function renderShell(): string {
   return `<!doctype html>
 <html lang="en">
@@ -29,6 +34,7 @@ export function renderShell(): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Sluice</title>
+${ICON}
 <link rel="stylesheet" href="/assets/app.css">
 </head>
 <body>
@@ -48,6 +54,7 @@ export function renderLinkPage(username: string): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Sign in to Sluice</title>
+${ICON}
 <link rel="stylesheet" href="/assets/app.css">
 </head>
 <body>

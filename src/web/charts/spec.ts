@@ -245,8 +245,9 @@ export function chartOption(spec: ChartSpec, result: ResultLike): Record<string,
         series: [
           {
             type: "pie",
-            radius: options.donut ? ["45%", "70%"] : "70%",
-            center: ["50%", "52%"],
+            // Room around it for the labels outside, in panels as small as the legend below.
+            radius: options.donut ? ["38%", "60%"] : "60%",
+            center: ["50%", "48%"],
             data,
             label: { formatter: "{b}\n{d}%" },
           },
@@ -295,10 +296,11 @@ export function chartOption(spec: ChartSpec, result: ResultLike): Record<string,
       grid: { top, left: 90, right: 16, bottom: 72 },
       xAxis: { type: "category", data: xs, splitArea: { show: true } },
       yAxis: { type: "category", data: ys, inverse: true, splitArea: { show: true } },
+      // The scale's ends as texts beside it: a calculable one's handle labels overlap the x axis.
       visualMap: {
         min: Math.min(0, ...numbers),
         max: Math.max(1, ...numbers),
-        calculable: true,
+        text: [compact(Math.max(1, ...numbers)), compact(Math.min(0, ...numbers))],
         orient: "horizontal",
         left: "center",
         bottom: 0,
@@ -355,7 +357,8 @@ export function chartOption(spec: ChartSpec, result: ResultLike): Record<string,
     ...base,
     tooltip: { trigger: "axis" },
     legend: series.length > 1 ? { type: "scroll", bottom: 0 } : undefined,
-    grid: { top, left: 16, right: 24, bottom: series.length > 1 ? 40 : 16, containLabel: true },
+    // Right: room for half of the last category's label, centred on the axis' end.
+    grid: { top, left: 16, right: 40, bottom: series.length > 1 ? 40 : 16, containLabel: true },
     xAxis: horizontal ? valueAxis : categoryAxis,
     yAxis: horizontal ? { ...categoryAxis, inverse: true } : valueAxis,
     series: series.map((one) => ({
