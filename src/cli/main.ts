@@ -26,6 +26,7 @@ import {
 import { createEngine, QueryError } from "../warehouse/index.js";
 import { ensureShopOverview, SavedStore } from "../web/index.js";
 import { FORMATS, type Format, formatResult } from "./format.js";
+import { loadAuditor } from "./load-audit.js";
 import { registerQualityCommands } from "./quality.js";
 import { runQuery } from "./query.js";
 import { registerTransformCommands } from "./transform.js";
@@ -208,8 +209,9 @@ program
         threads: config.duckdb_threads || undefined,
         memoryLimit: config.duckdb_memory_limit || undefined,
       });
+      const quality = await loadAuditor(config, catalog, options.table);
       try {
-        const loader = new FileLoader({ dataDir: config.data_dir, catalog, engine, config });
+        const loader = new FileLoader({ dataDir: config.data_dir, catalog, engine, config, quality });
         const progress = terminalProgress(basename(file));
         const outcome = await loader.load(file, {
           table: options.table,
@@ -223,6 +225,7 @@ program
         if (outcome.run.status === "failed") throw new CliError(outcome.message);
         console.log(outcome.message);
       } finally {
+        await quality?.close();
         await catalog.close();
         engine.closeSync();
       }

@@ -244,11 +244,18 @@ export async function startSluice(config: Config): Promise<Sluice> {
   });
   const lake = await startLake(config, storage);
   const accounts = new AccountStore(appDbPath(config.data_dir));
-  const landing = new LandingWatcher({ dataDir: config.data_dir, catalog, engine: loadEngine, config });
+  // Profiles and checks after every load (any process's, from the catalog) and on schedules;
+  // file loads are audited by their table's checks before they are committed.
+  const quality = await openQuality({ config, catalog });
+  const landing = new LandingWatcher({
+    dataDir: config.data_dir,
+    catalog,
+    engine: loadEngine,
+    config,
+    quality,
+  });
   landing.start();
   dbSync.start();
-  // Profiles and checks after every load (any process's, from the catalog) and on schedules.
-  const quality = await openQuality({ config, catalog });
   const qualityWatcher = new QualityWatcher({
     quality,
     catalog,
@@ -304,11 +311,12 @@ export async function startSluice(config: Config): Promise<Sluice> {
     async close() {
       clearInterval(schemaReload);
       await transform.stop();
+      // Before quality closes: a landing load may be in its audit.
+      await landing.stop();
       await qualityWatcher.stop();
       await quality.close();
       await collector.close();
       await privacy.stop();
-      await landing.stop();
       await dbSync.stop();
       await lake.stop();
       await storage.close();

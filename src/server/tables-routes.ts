@@ -9,7 +9,7 @@ import { FileLoader, LOAD_MODES, type LoadMode, landingPath, tableNameProblem } 
 import type { Sluice } from "./runtime.js";
 
 export interface TablesRoutesOptions {
-  sluice: Pick<Sluice, "config" | "catalog" | "loadEngine">;
+  sluice: Pick<Sluice, "config" | "catalog" | "loadEngine" | "quality">;
   /** The admin token check the query API uses. */
   authorized(request: FastifyRequest): boolean;
   unauthorized(reply: FastifyReply): FastifyReply;
@@ -26,7 +26,13 @@ export async function tablesRoutes(app: FastifyInstance, options: TablesRoutesOp
   // Registered inside this plugin, multipart parsing applies to these routes only.
   await app.register(multipart, { limits: { fileSize: config.max_upload_bytes, files: 1, fields: 10 } });
   // The load engine: loading reads the staged upload, which the sandboxed query engine may not.
-  const loader = new FileLoader({ dataDir: config.data_dir, catalog, engine: sluice.loadEngine, config });
+  const loader = new FileLoader({
+    dataDir: config.data_dir,
+    catalog,
+    engine: sluice.loadEngine,
+    config,
+    quality: sluice.quality,
+  });
 
   app.post<{ Params: { table: string }; Querystring: { mode?: string; sheet?: string } }>(
     "/v1/tables/:table/upload",

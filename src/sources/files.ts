@@ -14,9 +14,11 @@ import {
   type DataFile,
   type LoadRun,
   type NewLoadRun,
+  type TableDef,
 } from "../catalog/index.js";
 import type { Config } from "../config/index.js";
 import { writeParquet } from "../lake/index.js";
+import type { Quality } from "../quality/index.js";
 import { sqlIdent, sqlString } from "../warehouse/index.js";
 import {
   detectFormat,
@@ -59,6 +61,12 @@ export interface FileLoaderOptions {
   catalog: Catalog;
   engine: DuckDBInstance;
   config: Pick<Config, "load_webhook_url" | "load_column_types">;
+  /**
+   * Write-audit-publish: the table's quality checks run on the table as the load would leave
+   * it (files written, not committed); an error-severity check that fails rejects the load,
+   * naming the check. Set by the server and by `sluice load` when checks are declared.
+   */
+  quality?: Pick<Quality, "runChecks">;
 }
 
 export interface LoadRequest {
@@ -309,6 +317,11 @@ export class FileLoader {
       const written = files.reduce((sum, file) => sum + file.rows, 0);
       if (rows.rows !== null && written !== rows.rows)
         throw new Error(`wrote ${written} rows of ${rows.rows}`);
+      const kept = mode === "replace" ? [] : (await catalog.liveFiles(table)).map((file) => file.path);
+      await this.#audit({ name: table, columns: plan.columns, partitionBy: null }, [
+        ...kept,
+        ...files.map((file) => file.path),
+      ]);
       await catalog.commit({
         table,
         operation: "load",
@@ -337,6 +350,24 @@ export class FileLoader {
       details.length > 0 ? ` (${details.join("; ")})` : ""
     }`;
     return { run: loaded, message };
+  }
+
+  /** Runs the table's checks on `paths` (lake files) as the table; a blocking failure rejects the load. */
+  async #audit(table: TableDef, paths: string[]): Promise<void> {
+    const { quality, dataDir } = this.#options;
+    if (!quality) return;
+    const audit = await quality.runChecks(table.name, {
+      trigger: "audit",
+      candidate: { table, paths: paths.map((path) => join(dataDir, "lake", path)) },
+    });
+    if (!audit.blocking) return;
+    const failed = audit.results.filter((result) => result.severity === "error" && result.status !== "pass");
+    const reasons = failed.map(
+      (result) =>
+        // An error's message says it could not run.
+        `quality check "${result.check}" ${result.status === "error" ? "" : "failed: "}${result.message}`,
+    );
+    throw new Rejection(`${reasons.join("; ")}; nothing was loaded`);
   }
 
   /** The table if it exists; a table the collector feeds (partitioned by time) is not for files. */

@@ -12,7 +12,7 @@ import { extname, join } from "node:path";
 import type { DuckDBInstance } from "@duckdb/node-api";
 import type { Catalog } from "../catalog/index.js";
 import type { Config } from "../config/index.js";
-import { FileLoader, type LoadOutcome } from "./files.js";
+import { FileLoader, type FileLoaderOptions, type LoadOutcome } from "./files.js";
 
 export const landingPath = (dataDir: string): string => join(dataDir, "landing");
 
@@ -24,6 +24,8 @@ export interface LandingWatcherOptions {
   config: Pick<Config, "load_webhook_url" | "load_column_types" | "landing_poll_interval_ms">;
   /** Told of every file processed (the server logs them). */
   onLoad?: (outcome: LoadOutcome, path: string) => void;
+  /** Audits each load before it is committed (see FileLoaderOptions); a failed audit sends the file to `_failed/`. */
+  quality?: FileLoaderOptions["quality"];
 }
 
 /** Names that are not (yet) files to load: hidden, Excel's lock files, partial downloads. */
