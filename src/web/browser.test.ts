@@ -139,6 +139,18 @@ describe("the web app in Chromium", { skip: noChromium }, () => {
       ["Order Completed", "1", "25.0%", "50.0%"],
     ]);
     await shot("5-funnel");
+    // Broken down: one row per currency, each step's share of that currency's first step.
+    await page.fill("#funnel-breakdown", "currency");
+    await page.click("#run-analysis");
+    await page.waitForSelector("#funnel-table th:has-text('currency')");
+    const byCurrency = await page.$$eval("#funnel-table tr", (trs) =>
+      trs.map((tr) => [...tr.children].map((cell) => cell.textContent)),
+    );
+    assert.deepEqual(byCurrency, [
+      ["currency", "Product Viewed", "Product Added", "Checkout Started", "Order Completed", "Conversion"],
+      ["EUR", "2", "2 (100.0%)", "2 (100.0%)", "1 (50.0%)", "50.0%"],
+      ["USD", "2", "1 (50.0%)", "0 (0.0%)", "0 (0.0%)", "0.0%"],
+    ]);
   });
 
   test("a chart built from SQL, then a dashboard arranged by dragging and opened with a URL filter", async () => {

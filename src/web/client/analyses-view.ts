@@ -275,6 +275,7 @@ function funnelTable(result: QueryResult): HTMLElement {
   const names = result.columns.map((column) => column.name);
   const step = names.indexOf("step_name");
   const users = names.indexOf("users");
+  if (names.length === 4) return funnelBreakdownTable(result);
   if (names.length !== 3) return resultsGrid(result, 500);
   const counts = result.rows.map((row) => Number(row[users]));
   const first = counts[0] || 0;
@@ -303,6 +304,58 @@ function funnelTable(result: QueryResult): HTMLElement {
           null,
           index === 0 || !previous ? "" : `${(((previous - count) / previous) * 100).toFixed(1)}%`,
         ),
+      );
+    }),
+  );
+}
+
+/**
+ * A broken-down funnel as one row per value (largest first step first), one column per step with
+ * its users and their share of the value's first step, and the value's overall conversion.
+ */
+function funnelBreakdownTable(result: QueryResult): HTMLElement {
+  const names = result.columns.map((column) => column.name);
+  const stepAt = names.indexOf("step");
+  const nameAt = names.indexOf("step_name");
+  const usersAt = names.indexOf("users");
+  const valueAt = names.findIndex((name) => !["step", "step_name", "users"].includes(name));
+  const steps: string[] = [];
+  // Rows come by step, then users descending: the first step's rows put the values in order.
+  const counts = new Map<string, number[]>();
+  for (const row of result.rows) {
+    const index = Number(row[stepAt]) - 1;
+    steps[index] = String(row[nameAt]);
+    const value = String(row[valueAt]);
+    const perStep = counts.get(value) ?? [];
+    perStep[index] = Number(row[usersAt]);
+    counts.set(value, perStep);
+  }
+  const share = (count: number, first: number) => (first ? `${((count / first) * 100).toFixed(1)}%` : "–");
+  return h(
+    "table.grid#funnel-table",
+    null,
+    h(
+      "tr",
+      null,
+      h("th", null, names[valueAt] ?? ""),
+      steps.map((name) => h("th.num", null, name)),
+      h("th.num", null, "Conversion"),
+    ),
+    [...counts].map(([value, perStep]) => {
+      const first = perStep[0] ?? 0;
+      return h(
+        "tr",
+        null,
+        h("td", null, value),
+        steps.map((_, index) => {
+          const count = perStep[index] ?? 0;
+          return h(
+            "td.num",
+            null,
+            index === 0 ? count.toLocaleString() : `${count.toLocaleString()} (${share(count, first)})`,
+          );
+        }),
+        h("td.num", null, share(perStep[steps.length - 1] ?? 0, first)),
       );
     }),
   );
