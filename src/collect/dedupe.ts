@@ -44,6 +44,26 @@ const MIGRATE_PER_CALL = 256;
 
 type Fingerprint = [number, number, number];
 
+/** The random seeds of a Deduper's fingerprints, which whoever computes fingerprints for it needs. */
+export type DedupeSeeds = readonly [number, number, number];
+
+/** Fingerprints per event, as `fingerprintsOf` lays them out. */
+export const FINGERPRINT_LANES = 3;
+
+/**
+ * The fingerprints of a source's ids, three int32s each, in an array that can cross to another
+ * thread cheaply (the collector's workers compute them, the main thread dedupes with them).
+ */
+export function fingerprintsOf(seeds: DedupeSeeds, source: string, ids: readonly string[]): Int32Array {
+  const fingerprints = new Int32Array(ids.length * FINGERPRINT_LANES);
+  const one: Fingerprint = [0, 0, 0];
+  for (let index = 0; index < ids.length; index++) {
+    fingerprintInto(seeds, source, ids[index] as string, one);
+    fingerprints.set(one, index * FINGERPRINT_LANES);
+  }
+  return fingerprints;
+}
+
 interface Epoch {
   bucket: number;
   /** Live ids in it. */
@@ -72,7 +92,7 @@ export class Deduper {
   private count = 0;
   /** Buckets before this one have been expired. */
   private firstLiveBucket = Number.NEGATIVE_INFINITY;
-  private readonly seeds = Array.from({ length: 3 }, () => (Math.random() * 0x1_0000_0000) | 0);
+  readonly seeds: DedupeSeeds = [randomInt32(), randomInt32(), randomInt32()];
   /** Reused by every call, so fingerprinting allocates nothing. */
   private readonly fingerprint: Fingerprint = [0, 0, 0];
 
@@ -84,20 +104,22 @@ export class Deduper {
 
   /** Whether the id was already seen within the window; if not, it is remembered from `nowMs` on. */
   seen(source: string, id: string, nowMs: number): boolean {
-    this.expire(nowMs);
-    const fingerprint = this.fingerprintOf(source, id);
-    if (this.find(fingerprint) >= 0) return true;
-    this.insert(fingerprint, this.bucketAt(nowMs));
-    return false;
+    return this.seenFingerprint(this.fingerprintOf(source, id), nowMs);
+  }
+
+  /** `seen` of the id whose fingerprint is number `index` of `fingerprints` (see `fingerprintsOf`). */
+  seenAt(fingerprints: Int32Array, index: number, nowMs: number): boolean {
+    return this.seenFingerprint(this.load(fingerprints, index), nowMs);
   }
 
   /** Undoes `seen` for an id whose event could not be stored, so its resend is stored. */
   forget(source: string, id: string): void {
-    const slot = this.find(this.fingerprintOf(source, id));
-    if (slot < 0) return;
-    this.table[slot * LANES] = DELETED;
-    this.count--;
-    this.countIn(this.table[slot * LANES + 3] as number, -1);
+    this.forgetFingerprint(this.fingerprintOf(source, id));
+  }
+
+  /** `forget` of the id whose fingerprint is number `index` of `fingerprints`. */
+  forgetAt(fingerprints: Int32Array, index: number): void {
+    this.forgetFingerprint(this.load(fingerprints, index));
   }
 
   /** Remembers an id received at `receivedAtMs` (e.g. read back from storage at startup). */
@@ -125,6 +147,34 @@ export class Deduper {
   /** How many ids are remembered. */
   get size(): number {
     return this.count;
+  }
+
+  private seenFingerprint(fingerprint: Fingerprint, nowMs: number): boolean {
+    this.expire(nowMs);
+    if (this.find(fingerprint) >= 0) return true;
+    this.insert(fingerprint, this.bucketAt(nowMs));
+    return false;
+  }
+
+  private forgetFingerprint(fingerprint: Fingerprint): void {
+    const slot = this.find(fingerprint);
+    if (slot < 0) return;
+    this.table[slot * LANES] = DELETED;
+    this.count--;
+    this.countIn(this.table[slot * LANES + 3] as number, -1);
+  }
+
+  private load(fingerprints: Int32Array, index: number): Fingerprint {
+    const fingerprint = this.fingerprint;
+    const at = index * FINGERPRINT_LANES;
+    fingerprint[0] = fingerprints[at] as number;
+    fingerprint[1] = fingerprints[at + 1] as number;
+    fingerprint[2] = fingerprints[at + 2] as number;
+    return fingerprint;
+  }
+
+  private fingerprintOf(source: string, id: string): Fingerprint {
+    return fingerprintInto(this.seeds, source, id, this.fingerprint);
   }
 
   private bucketAt(ms: number): number {
@@ -254,38 +304,38 @@ export class Deduper {
     if (this.epochOfBucket.get(bucket) === epoch) this.epochOfBucket.delete(bucket);
     this.dropped[epoch] = 1;
   }
+}
 
-  /**
-   * Three independently seeded multiplicative hashes over the source, a separator and the id,
-   * each finished with murmur3's avalanche.
-   */
-  private fingerprintOf(source: string, id: string): Fingerprint {
-    const [seedA, seedB, seedC] = this.seeds as [number, number, number];
-    let a = seedA;
-    let b = seedB;
-    let c = seedC;
-    for (let i = 0; i < source.length; i++) {
-      const code = source.charCodeAt(i);
-      a = Math.imul(a ^ code, 0x9e3779b1);
-      b = Math.imul(b ^ code, 0x85ebca77);
-      c = Math.imul(c ^ code, 0xc2b2ae3d);
-    }
-    // The separator: ("ab", "c") and ("a", "bc") must differ.
-    a = Math.imul(a ^ 0xffff_ffff, 0x9e3779b1);
-    b = Math.imul(b ^ 0xffff_ffff, 0x85ebca77);
-    c = Math.imul(c ^ 0xffff_ffff, 0xc2b2ae3d);
-    for (let i = 0; i < id.length; i++) {
-      const code = id.charCodeAt(i);
-      a = Math.imul(a ^ code, 0x9e3779b1);
-      b = Math.imul(b ^ code, 0x85ebca77);
-      c = Math.imul(c ^ code, 0xc2b2ae3d);
-    }
-    const fingerprint = this.fingerprint;
-    fingerprint[0] = avalanche(a ^ id.length) | 1;
-    fingerprint[1] = avalanche(b);
-    fingerprint[2] = avalanche(c);
-    return fingerprint;
+/**
+ * Three independently seeded multiplicative hashes over the source, a separator and the id,
+ * each finished with murmur3's avalanche, into `out`.
+ */
+function fingerprintInto(seeds: DedupeSeeds, source: string, id: string, out: Fingerprint): Fingerprint {
+  let [a, b, c] = seeds;
+  for (let i = 0; i < source.length; i++) {
+    const code = source.charCodeAt(i);
+    a = Math.imul(a ^ code, 0x9e3779b1);
+    b = Math.imul(b ^ code, 0x85ebca77);
+    c = Math.imul(c ^ code, 0xc2b2ae3d);
   }
+  // The separator: ("ab", "c") and ("a", "bc") must differ.
+  a = Math.imul(a ^ 0xffff_ffff, 0x9e3779b1);
+  b = Math.imul(b ^ 0xffff_ffff, 0x85ebca77);
+  c = Math.imul(c ^ 0xffff_ffff, 0xc2b2ae3d);
+  for (let i = 0; i < id.length; i++) {
+    const code = id.charCodeAt(i);
+    a = Math.imul(a ^ code, 0x9e3779b1);
+    b = Math.imul(b ^ code, 0x85ebca77);
+    c = Math.imul(c ^ code, 0xc2b2ae3d);
+  }
+  out[0] = avalanche(a ^ id.length) | 1;
+  out[1] = avalanche(b);
+  out[2] = avalanche(c);
+  return out;
+}
+
+function randomInt32(): number {
+  return (Math.random() * 0x1_0000_0000) | 0;
 }
 
 /** The slot of `table` holding the fingerprint in a live epoch, or -1. */

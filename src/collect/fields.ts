@@ -2,8 +2,10 @@
  * What every protocol's normaliser shares: the request's arrival, the problem type for one input,
  * reading client times, IP truncation and small value checks.
  */
+
 import { isIP } from "node:net";
 import type { DoorPolicy } from "../privacy/door.js";
+import type { DedupeSeeds } from "./dedupe.js";
 import { parseIsoMillis } from "./iso-time.js";
 import type { SchemaCheck } from "./schemas.js";
 
@@ -31,6 +33,8 @@ export interface Arrival {
   privacy?: DoorPolicy;
   /** The event schemas in force for this request (schemas.ts), checked as each event is normalised. */
   schemas?: SchemaCheck;
+  /** Whose fingerprints the accepted events' ids get (`PrepareSettings.dedupeSeeds`). */
+  dedupeSeeds: DedupeSeeds;
 }
 
 /** The longest accepted client event id (messageId, eid, uuid): ids are kept in memory for deduplication. */

@@ -31,7 +31,7 @@
  */
 import type { Topic } from "../bus/index.js";
 import type { PrivacyHandle } from "../privacy/door.js";
-import { Deduper } from "./dedupe.js";
+import { Deduper, FINGERPRINT_LANES } from "./dedupe.js";
 import { DEFAULT_ENRICHMENT, type EnrichmentSettings, enricherFor } from "./enrich.js";
 import { PreparePool } from "./pool.js";
 import {
@@ -146,16 +146,17 @@ export class Collector {
     this.events = options.events;
     this.rejected = options.rejected;
     this.raw = options.raw;
+    this.deduper = options.deduper ?? new Deduper();
     this.settings = {
       writeKeys: options.writeKeys,
       limits: { ...DEFAULT_LIMITS, ...options.limits },
       enrichment: options.enrichment ?? DEFAULT_ENRICHMENT,
       privacy: options.privacy,
       schemas: options.schemas,
+      dedupeSeeds: this.deduper.seeds,
     };
     // Fails here, at start-up, when the GeoIP database cannot be read.
     enricherFor(this.settings.enrichment);
-    this.deduper = options.deduper ?? new Deduper();
     this.now = options.now ?? Date.now;
     const workers = options.workers ?? 0;
     this.pool =
@@ -216,30 +217,34 @@ export class Collector {
    * append when it is still in flight.
    */
   private async commit(prepared: PreparedRequest, receivedAtMs: number): Promise<CollectResponse> {
-    const { source, eventIds, rejectedLines } = prepared;
-    const newIds: string[] = [];
+    const { eventFingerprints, rejectedLines } = prepared;
+    const events = eventFingerprints.length / FINGERPRINT_LANES;
     /** Indexes of the lines to drop as resends; usually none. */
     const resent: number[] = [];
-    for (let index = 0; index < eventIds.length; index++) {
-      const id = eventIds[index] as string;
-      if (this.deduper.seen(source, id, receivedAtMs)) resent.push(index);
-      else newIds.push(id);
+    for (let index = 0; index < events; index++) {
+      if (this.deduper.seenAt(eventFingerprints, index, receivedAtMs)) resent.push(index);
     }
+    const newEvents = events - resent.length;
     const originals = resent.length === 0 ? STORED : this.eventsInFlight;
 
     const eventsStored =
-      newIds.length === 0
+      newEvents === 0
         ? STORED
         : appendDurably(this.events, withoutLines(prepared.eventLines, resent)).then((stored) => {
             // Forget before anyone waiting learns of the failure, so that a resend gets stored.
-            if (!stored) for (const id of newIds) this.deduper.forget(source, id);
+            if (!stored) {
+              for (let index = 0, next = 0; index < events; index++) {
+                if (index === resent[next]) next++;
+                else this.deduper.forgetAt(eventFingerprints, index);
+              }
+            }
             return stored;
           });
-    if (newIds.length > 0) this.trackInFlight(eventsStored);
+    if (newEvents > 0) this.trackInFlight(eventsStored);
     const rowsStored = rejectedLines.length === 0 ? STORED : appendDurably(this.rejected, rejectedLines);
     const { rawLines } = prepared;
     const rawStored =
-      this.raw === undefined || rawLines === undefined || newIds.length === 0
+      this.raw === undefined || rawLines === undefined || newEvents === 0
         ? STORED
         : appendDurably(
             this.raw,
@@ -248,7 +253,7 @@ export class Collector {
 
     const outcomes = await Promise.all([eventsStored, rowsStored, rawStored, originals]);
     if (!outcomes.every(Boolean)) return unavailable();
-    this.counters.accepted += eventIds.length;
+    this.counters.accepted += events;
     this.counters.deduplicated += resent.length;
     this.counters.rejected += prepared.refused;
     return prepared.response;

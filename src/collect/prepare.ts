@@ -65,6 +65,7 @@ export function prepare(request: RequestToPrepare, settings: PrepareSettings): P
       remoteAddress: request.remoteAddress,
       privacy: settings.privacy === undefined ? undefined : doorPolicy(settings.privacy),
       schemas: settings.schemas === undefined ? undefined : schemaCheck(settings.schemas),
+      dedupeSeeds: settings.dedupeSeeds,
     };
     return protocol.prepare(request, settings, arrival);
   } catch {

@@ -19,6 +19,7 @@ const arrival: Arrival = {
   receivedAtMs: Date.parse(RECEIVED_AT),
   receivedAt: RECEIVED_AT,
   remoteAddress: "203.0.113.77",
+  dedupeSeeds: [1, 2, 3],
 };
 
 function invalid(result: unknown): Invalid {

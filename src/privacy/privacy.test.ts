@@ -273,6 +273,7 @@ describe("the collector with a policy", () => {
       limits: DEFAULT_LIMITS,
       enrichment: { userAgent: false, geoipDatabase: "" },
       privacy: settingsPolicy?.handle,
+      dedupeSeeds: [1, 2, 3],
     });
   }
 

@@ -9,7 +9,7 @@ const port = parentPort;
 if (port === null) throw new Error("crashing-prepare-worker.ts runs as a worker thread.");
 const answer = port.postMessage.bind(port);
 port.postMessage = (result: PrepareResult, transfer?: readonly TransferListItem[]) => {
-  if (result.prepared.eventIds.some((id) => id.includes("CRASH"))) process.exit(1);
+  if (Buffer.from(result.prepared.eventLines).includes("CRASH")) process.exit(1);
   answer(result, transfer);
 };
 await import("../prepare-worker.js");
