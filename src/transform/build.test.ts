@@ -346,6 +346,34 @@ describe("incremental strategies", () => {
     assert.ok(!(await lab.catalog.tables()).some((table) => table.name === "audited"));
   });
 
+  test("onTableBuilt (profiling) does not hold up the models downstream; build() waits for it", async () => {
+    const root = writeProject(lab, "hooked", {
+      "models/upstream.sql": "select 1 as id\n",
+      "models/downstream.sql": "select * from {{ ref('upstream') }}\n",
+    });
+    let downstreamBuilt: () => void = () => {};
+    const downstream = new Promise<void>((resolve) => {
+      downstreamBuilt = resolve;
+    });
+    const events: string[] = [];
+    const builder = lab.builder(root, {
+      onResult: (run) => {
+        events.push(`built ${run.node}`);
+        if (run.node === "downstream") downstreamBuilt();
+      },
+      onTableBuilt: async (table) => {
+        // The upstream table's hook finishes only once its downstream model was built (or 5 s).
+        if (table === "upstream")
+          await Promise.race([downstream, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+        events.push(`hooked ${table}`);
+      },
+    });
+    const result = await builder.build();
+    assert.equal(result.ok, true);
+    assert.ok(events.indexOf("built downstream") < events.indexOf("hooked upstream"), events.join(", "));
+    assert.ok(events.includes("hooked downstream"), "every hook finished before build() returned");
+  });
+
   test("a changed column list asks for --full-refresh", async () => {
     const root = writeProject(lab, "strategies", {
       "models/appended.sql":

@@ -115,6 +115,8 @@ export class Builder {
   readonly #lakeRoot: string;
   /** For `tableSql`: how the warehouse reads a table, so models read exactly what queries do. */
   readonly #reader: Warehouse;
+  /** `onTableBuilt` hooks still running. */
+  readonly #hooks: Promise<void>[] = [];
 
   constructor(options: BuilderOptions) {
     this.#options = options;
@@ -230,6 +232,7 @@ export class Builder {
     const ok =
       results.every((run) => run.status === "success" || run.status === "up_to_date") &&
       sourceResults.every((result) => result.status === "pass" || result.severity === "warn");
+    await this.#hooksDone();
     return { ok, runs: results, sourceTests: sourceResults };
   }
 
@@ -361,7 +364,7 @@ export class Builder {
             message: `promoted ${source} to ${target} (${plural(rows, "row")})`,
           }),
         );
-        await this.#afterPublish(target, snapshot, false);
+        this.#afterPublish(target, snapshot, false);
       } catch (error) {
         for (const file of linked) await rm(join(this.#lakeRoot, file.path), { force: true });
         runs.push(
@@ -373,6 +376,7 @@ export class Builder {
         );
       }
     }
+    await this.#hooksDone();
     return runs;
   }
 
@@ -612,7 +616,7 @@ export class Builder {
           ),
         ].join("; "),
       });
-      await this.#afterPublish(target, snapshot, audited);
+      this.#afterPublish(target, snapshot, audited);
       return run;
     } catch (error) {
       await discard(this.#lakeRoot, written);
@@ -998,12 +1002,23 @@ export class Builder {
     }
   }
 
-  async #afterPublish(table: string, snapshot: number, audited: boolean): Promise<void> {
-    try {
-      await this.#options.onTableBuilt?.(table, snapshot, { audited });
-    } catch {
-      // A hook (profiling) failing does not undo a published table.
-    }
+  /**
+   * Starts `onTableBuilt` (profiling) without holding up the models downstream; build() and
+   * promote() wait for every hook before they return.
+   */
+  #afterPublish(table: string, snapshot: number, audited: boolean): void {
+    const hook = this.#options.onTableBuilt;
+    if (!hook) return;
+    // A hook failing does not undo a published table.
+    this.#hooks.push(
+      Promise.resolve()
+        .then(() => hook(table, snapshot, { audited }))
+        .catch(() => {}),
+    );
+  }
+
+  async #hooksDone(): Promise<void> {
+    while (this.#hooks.length > 0) await Promise.all(this.#hooks.splice(0));
   }
 
   async #record(
