@@ -446,13 +446,19 @@ async function incomingColumns(
     const profile = profiles.get(i) ?? emptyProfile;
     const temporalOnly = column.infer === "temporal";
     const fileType = column.infer ? inferType(profile, { temporalOnly }) : fromDuckDbType(column.duckdbType);
+    const guard = sampled && column.infer ? sampleGuard(profile, fileType, temporalOnly) : null;
+    // Trimming costs: where the guard checks a type, a value with spaces around fails it (and the
+    // file is then read with every value trimmed), so the values it lets through need none.
+    const typedText =
+      guard !== null && typeof guard === "object" && guard.kind !== "VARCHAR"
+        ? `NULLIF(CAST(${source} AS VARCHAR), '')`
+        : text;
     let fileValue = column.infer
-      ? fromText(fileType, text)
+      ? fromText(fileType, typedText)
       : isNested(column.duckdbType)
         ? `to_json(${source})`
         : `CAST(${source} AS ${typeSql(fileType)})`;
-    if (sampled && column.infer)
-      fileValue = guarded(fileValue, text, sampleGuard(profile, fileType, temporalOnly), "sample");
+    if (guard) fileValue = guarded(fileValue, typedText, guard, "sample");
     const wanted = configured.get(name);
     if (!wanted) return { ...base, type: fileType, value: fileValue, configured: false, verify: false };
     // A configured type the values already have needs no check (a typed file, or text inferred narrower).

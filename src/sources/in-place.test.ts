@@ -73,8 +73,31 @@ describe("loading large CSV files in place: types from every value, not only the
     );
     assert.equal(outcome.run.status, "loaded", outcome.message);
     assert.deepEqual(await sources.types("steady"), { id: "INTEGER", code: "VARCHAR", paid: "BOOLEAN" });
-    const rows = await sources.rows("SELECT list(id) = range(1, 150001)::INTEGER[], count(*) FROM steady");
-    assert.deepEqual(rows, [[true, ROWS]]);
+    // The lake file holds the rows in the file's order.
+    const connection = await sources.engine.connect();
+    const lake = join(sources.dataDir, "lake", "steady", "*.parquet");
+    const order = await connection.runAndReadAll(
+      `SELECT bool_and(id = file_row_number + 1), count(*) FROM read_parquet('${lake}', file_row_number = true)`,
+    );
+    connection.closeSync();
+    assert.deepEqual(order.getRowsJson(), [[true, String(ROWS)]]);
+  });
+
+  test("values with spaces around are trimmed, in the sample and past it", async () => {
+    const outcome = await sources.load(
+      "padded.csv",
+      csv("id,qty,day", (i) => (i === 7 || i === LATE ? `${i}, ${i} , 2026-11-05` : `${i},${i},2026-11-05`)),
+      { table: "padded" },
+    );
+    assert.equal(outcome.run.status, "loaded", outcome.message);
+    assert.deepEqual(await sources.types("padded"), { id: "INTEGER", qty: "INTEGER", day: "DATE" });
+    assert.deepEqual(
+      await sources.rows(`SELECT qty, day::VARCHAR FROM padded WHERE id IN (7, ${LATE}) ORDER BY id`),
+      [
+        [7, "2026-11-05"],
+        [LATE, "2026-11-05"],
+      ],
+    );
   });
 
   test("a value past the sample that the table's column cannot hold rejects the file, naming its row", async () => {

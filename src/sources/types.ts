@@ -164,8 +164,10 @@ const INT = "[+-]?(0|[1-9][0-9]*)";
 const DEC = String.raw`[+-]?(0|[1-9][0-9]*)(\.[0-9]+)?`;
 const DBL = String.raw`[+-]?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`;
 const DATE_RE = "[0-9]{4}-[0-9]{2}-[0-9]{2}";
-const TS_RE = String.raw`[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?`;
-const TSZ_RE = `${TS_RE}(Z|[+-][0-9]{2}(:?[0-9]{2})?)`;
+const CLOCK_RE = String.raw`[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?`;
+const ZONE_RE = "(Z|[+-][0-9]{2}(:?[0-9]{2})?)";
+const TS_RE = `${DATE_RE}${CLOCK_RE}`;
+const TSZ_RE = `${TS_RE}${ZONE_RE}`;
 const TIME_RE = String.raw`[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?`;
 const TRUE_WORDS = "'true', 'yes'";
 const FALSE_WORDS = "'false', 'no'";
@@ -183,18 +185,24 @@ export function accepts(type: ColumnType, v: string): string {
     case "INTEGER":
     case "BIGINT":
       return `(${matches(v, INT)} AND TRY_CAST(${v} AS ${type.kind}) IS NOT NULL)`;
-    case "DECIMAL":
-      return `(${matches(v, DEC)} AND length(regexp_extract(${v}, '^[+-]?([0-9]*)', 1)) <= ${integerDigits(type)}
-        AND length(regexp_extract(${v}, '\\.([0-9]*)$', 1)) <= ${type.scale})`;
+    case "DECIMAL": {
+      // One pattern with the widths in it: a plain decimal with at most so many digits either side.
+      const digits = integerDigits(type) ?? 0;
+      const scale = type.scale ?? 0;
+      if (digits < 1) return "false";
+      const fraction = scale > 0 ? String.raw`(\.[0-9]{1,${scale}})?` : "";
+      return matches(v, `[+-]?(0|[1-9][0-9]{0,${digits - 1}})${fraction}`);
+    }
     case "DOUBLE":
       return `(${matches(v, DBL)} AND TRY_CAST(${v} AS DOUBLE) IS NOT NULL)`;
     case "DATE":
       return `(${matches(v, DATE_RE)} AND TRY_CAST(${v} AS DATE) IS NOT NULL)`;
     case "TIMESTAMP":
-      return `((${matches(v, DATE_RE)} OR ${matches(v, TS_RE)}) AND TRY_CAST(${v} AS TIMESTAMP) IS NOT NULL)`;
+      // A date, or a date and time.
+      return `(${matches(v, `${DATE_RE}(${CLOCK_RE})?`)} AND TRY_CAST(${v} AS TIMESTAMP) IS NOT NULL)`;
     case "TIMESTAMPTZ":
-      return `((${matches(v, DATE_RE)} OR ${matches(v, TS_RE)} OR ${matches(v, TSZ_RE)})
-        AND TRY_CAST(${v} AS TIMESTAMPTZ) IS NOT NULL)`;
+      // A date, a date and time, or a date and time with a zone.
+      return `(${matches(v, `${DATE_RE}(${CLOCK_RE}${ZONE_RE}?)?`)} AND TRY_CAST(${v} AS TIMESTAMPTZ) IS NOT NULL)`;
     case "TIME":
       return `(${matches(v, TIME_RE)} AND TRY_CAST(${v} AS TIME) IS NOT NULL)`;
     case "UUID":
