@@ -518,6 +518,32 @@ describe("dbt projects as written", () => {
     assert.equal(built.ok, true);
   });
 
+  test("dbt's cross-database macros and adapter.quote render DuckDB SQL", async () => {
+    const root = writeProject(lab, "cross_database", {
+      "models/portable.sql": [
+        "select",
+        "  {{ dbt.date_trunc('month', \"date '2026-03-17'\") }} as month,",
+        "  {{ dbt.dateadd('day', 2, \"date '2026-03-17'\") }} as later,",
+        "  {{ dbt.datediff(\"date '2026-03-01'\", \"date '2026-03-17'\", 'day') }} as days,",
+        "  {{ dbt.safe_cast(\"'x'\", dbt.type_int()) }} as bad_int,",
+        "  {{ dbt.concat([\"'a'\", \"'b'\"]) }} as ab,",
+        "  {{ dbt.split_part(\"'a-b'\", \"'-'\", 2) }} as b,",
+        "  {{ dbt.hash(\"'x'\") }} = md5('x') as hashed,",
+        "  {{ dbt.last_day(\"date '2026-02-10'\", 'month') }} as month_end,",
+        "  1 as {{ adapter.quote('select') }}",
+        "",
+      ].join("\n"),
+    });
+    const result = await lab.builder(root).build();
+    assert.equal(result.ok, true, JSON.stringify(result.runs.map((run) => run.message)));
+    assert.deepEqual(
+      await lab.rows(
+        'SELECT CAST(month AS DATE)::VARCHAR, CAST(later AS DATE)::VARCHAR, days, bad_int, ab, b, hashed, month_end::VARCHAR, "select" FROM portable',
+      ),
+      [["2026-03-01", "2026-03-19", 16, null, "ab", "b", true, "2026-02-28", 1]],
+    );
+  });
+
   test("seeds take column_types from dbt_project.yml folders and schema.yml, so zip codes keep their zeros", async () => {
     const root = writeProject(lab, "typed_seeds", {
       "dbt_project.yml": [

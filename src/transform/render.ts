@@ -364,6 +364,8 @@ function renderTemplate(
         throw new Error(String(message));
       },
     },
+    adapter: { quote: (identifier: unknown) => `"${String(identifier).replaceAll('"', '""')}"` },
+    dbt: CROSS_DATABASE_MACROS,
     ...macros,
   };
   for (const [name, value] of Object.entries(globals)) env.addGlobal(name, value);
@@ -373,6 +375,47 @@ function renderTemplate(
     throw templateError(error, context.path);
   }
 }
+
+/**
+ * dbt's cross-database macros (`{{ dbt.date_trunc('day', 'ts') }}`), as dbt-duckdb renders
+ * them. Arguments are SQL text, as in dbt.
+ */
+const CROSS_DATABASE_MACROS = {
+  current_timestamp: () => "now()",
+  type_string: () => "varchar",
+  type_timestamp: () => "timestamp",
+  type_int: () => "integer",
+  type_bigint: () => "bigint",
+  type_float: () => "double",
+  type_numeric: () => "numeric(28,6)",
+  type_boolean: () => "boolean",
+  cast: (field: unknown, type: unknown) => `cast(${field} as ${type})`,
+  safe_cast: (field: unknown, type: unknown) => `try_cast(${field} as ${type})`,
+  concat: (fields: unknown) => `concat(${(fields as unknown[]).join(", ")})`,
+  dateadd: (datepart: unknown, interval: unknown, from: unknown) =>
+    `(${from} + (${interval}) * interval 1 ${datepart})`,
+  datediff: (first: unknown, second: unknown, datepart: unknown) =>
+    `date_diff('${datepart}', cast(${first} as timestamp), cast(${second} as timestamp))`,
+  date_trunc: (datepart: unknown, date: unknown) => `date_trunc('${datepart}', ${date})`,
+  last_day: (date: unknown, datepart: unknown) =>
+    `cast(date_trunc('${datepart}', ${date}) + interval 1 ${datepart} - interval 1 day as date)`,
+  date: (year: unknown, month: unknown, day: unknown) => `make_date(${year}, ${month}, ${day})`,
+  hash: (field: unknown) => `md5(cast(${field} as varchar))`,
+  split_part: (text: unknown, delimiter: unknown, part: unknown) =>
+    `split_part(${text}, ${delimiter}, ${part})`,
+  replace: (field: unknown, old: unknown, replacement: unknown) =>
+    `replace(${field}, ${old}, ${replacement})`,
+  length: (expression: unknown) => `length(${expression})`,
+  position: (substring: unknown, text: unknown) => `position(${substring} in ${text})`,
+  right: (text: unknown, length: unknown) => `right(${text}, ${length})`,
+  any_value: (expression: unknown) => `any_value(${expression})`,
+  bool_or: (expression: unknown) => `bool_or(${expression})`,
+  cast_bool_to_text: (field: unknown) => `cast(${field} as varchar)`,
+  escape_single_quotes: (text: unknown) => String(text).replaceAll("'", "''"),
+  string_literal: (text: unknown) => `'${text}'`,
+  listagg: (measure: unknown, delimiter: unknown = "','", orderBy?: unknown) =>
+    `string_agg(${measure}, ${delimiter}${orderBy ? ` ${orderBy}` : ""})`,
+};
 
 /**
  * A stand-in for Python's datetime: prints as `2026-12-03 06:12:04.563000+00:00` and answers
