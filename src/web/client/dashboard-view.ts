@@ -282,7 +282,9 @@ export async function dashboardView({ main, me, params, query, navigate }: ViewC
     body.title = `${name}: ${data.cached ? "cached" : `${data.ms} ms`}`;
   };
 
+  let latestLoad = 0;
   const load = async () => {
+    const thisLoad = ++latestLoad;
     const filters = currentFilters();
     const search = filters.toString();
     history.replaceState(
@@ -296,12 +298,15 @@ export async function dashboardView({ main, me, params, query, navigate }: ViewC
         "GET",
         `/v1/dashboards/${dashboard.id}/data${search ? `?${search}` : ""}`,
       );
+      // Filters changed while this was computed: the newer load's answer is the one to show,
+      // even when this one arrives after it.
+      if (thisLoad !== latestLoad) return;
       lastData = new Map(result.panels.map((panel) => [panel.chartId, panel]));
       const cached = result.panels.filter((panel) => panel.cached).length;
       status.textContent = `Updated ${new Date().toLocaleTimeString()} · ${result.ms} ms · ${cached}/${result.panels.length} from cache`;
       drawPanels();
     } catch (error) {
-      status.textContent = (error as Error).message;
+      if (thisLoad === latestLoad) status.textContent = (error as Error).message;
     }
   };
 
