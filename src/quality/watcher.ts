@@ -144,20 +144,37 @@ export class QualityWatcher {
     const cursor = quality.store.cursor(LOADS_CURSOR) ?? 0;
     const runs = (await catalog.loads({ limit: 200 })).filter((run) => run.id > cursor);
     if (runs.length === 0) return;
-    const tables = [...new Set(runs.filter((run) => run.status === "loaded").map((run) => run.table))];
+    const loaded = runs.filter((run) => run.status === "loaded");
+    const tables = [...new Set(loaded.map((run) => run.table))];
     let failure: Error | null = null;
     for (const table of tables) {
       if (this.#stopped) return;
+      const latest = loaded
+        .filter((run) => run.table === table)
+        .reduce((newest, run) => (run.id > newest.id ? run : newest));
       // One table failing (dropped since, unreadable) must not hold up the others or repeat forever.
       try {
         if (this.#options.profiling) await quality.profileTable(table);
-        await this.#check(table, "load");
+        if (!this.#audited(table, latest)) await this.#check(table, "load");
       } catch (error) {
         failure ??= new Error(`after the load of ${table}: ${(error as Error).message}`);
       }
     }
     quality.store.setCursor(LOADS_CURSOR, Math.max(...runs.map((run) => run.id)));
     if (failure) throw failure;
+  }
+
+  /**
+   * Whether the load's checks already ran on the table as it left it: a loader with quality
+   * audits its files before committing (results with trigger `audit` while the load ran).
+   */
+  #audited(table: string, run: { startedAt: string; finishedAt: string }): boolean {
+    return this.#options.quality.store
+      .results({ table, limit: 200 })
+      .some(
+        (result) =>
+          result.trigger === "audit" && result.ranAt >= run.startedAt && result.ranAt <= run.finishedAt,
+      );
   }
 
   async #afterStreaming(table: string): Promise<void> {
