@@ -518,6 +518,50 @@ describe("dbt projects as written", () => {
     assert.equal(built.ok, true);
   });
 
+  test("the project's own generic tests ({% test %} in tests/generic/ and macros/) run with their arguments", async () => {
+    const root = writeProject(lab, "own_tests", {
+      "tests/generic/is_positive.sql":
+        "{% test is_positive(model, column_name) %}\nselect * from {{ model }} where {{ column_name }} <= 0\n{% endtest %}\n",
+      "macros/row_tests.sql":
+        "{%- test at_least_rows(model, min_rows=1) -%}\nselect count(*) as n from {{ model }} having count(*) < {{ min_rows }}\n{%- endtest -%}\n",
+      "models/amounts.sql": "select 1 as id, 10 as amount union all select 2, -3\n",
+      "models/schema.yml": [
+        "models:",
+        "  - name: amounts",
+        "    data_tests:",
+        "      - at_least_rows:",
+        "          arguments:",
+        "            min_rows: 5",
+        "          config:",
+        "            severity: warn",
+        "    columns:",
+        "      - name: amount",
+        "        data_tests:",
+        "          - is_positive",
+        "          - is_positive:",
+        "              config:",
+        "                where: id < 2",
+        "",
+      ].join("\n"),
+    });
+    const builder = lab.builder(root);
+    const result = await builder.build();
+    const amounts = result.runs[0];
+    assert.equal(amounts?.status, "failed_tests");
+    assert.deepEqual(
+      amounts?.tests.map((outcome) => [outcome.name, outcome.status, outcome.failures]),
+      [
+        ["at_least_rows_amounts", "warn", 1],
+        ["is_positive_amounts_amount", "fail", 1],
+        ["is_positive_amounts_amount_2", "pass", 0],
+      ],
+    );
+    assert.match(
+      await builder.compile("is_positive_amounts_amount_2"),
+      /select \* from \(SELECT \* FROM "amounts" WHERE id < 2\) where amount <= 0/,
+    );
+  });
+
   test("dbt's cross-database macros and adapter.quote render DuckDB SQL", async () => {
     const root = writeProject(lab, "cross_database", {
       "models/portable.sql": [

@@ -37,6 +37,7 @@ import {
   writeRows,
 } from "./materialize.js";
 import { findLine, type Project, type ProjectNode, type TestDef } from "./project.js";
+import { SqlTemplate } from "./render.js";
 import { selectNodes } from "./select.js";
 import type { ModelRun, NewModelRun, RunStatus, TestOutcome, TransformStore } from "./store.js";
 import { genericTestSql } from "./tests.js";
@@ -758,6 +759,41 @@ export class Builder {
     return results;
   }
 
+  /**
+   * A project's generic test (`{% test name(model, column_name) %}`): its macro rendered with
+   * the tested relation as `model`, the column and the test's arguments, as dbt calls it.
+   */
+  #customTestSql(test: TestDef, relation: string, resolver: Resolver, reads: Set<string>): string {
+    const { project } = this.#options;
+    const generic = test.generic as NonNullable<TestDef["generic"]>;
+    const macro = project.macros[generic.macro] as (...args: unknown[]) => unknown;
+    const sql = test.where ? `(SELECT * FROM ${relation} WHERE ${test.where})` : relation;
+    const model = {
+      name: relation.replace(/^"|"$/g, ""),
+      identifier: relation.replace(/^"|"$/g, ""),
+      toString: () => sql,
+    };
+    const call = () =>
+      String(
+        macro({
+          __keywords: true,
+          model,
+          ...(test.column === null ? {} : { column_name: test.column }),
+          ...generic.args,
+        }),
+      );
+    const template = new SqlTemplate("{{ __generic_test() }}", test.path, project.env);
+    const compiled = compileTemplate(
+      { ...project, macros: { ...project.macros, __generic_test: call } },
+      template,
+      test.path,
+      resolver,
+      null,
+    );
+    for (const table of compiled.reads) reads.add(table);
+    return compiled.sql;
+  }
+
   /** A failed freshness test in words: how old the newest row is, against the limit. */
   async #staleness(connection: DuckDBConnection, test: TestDef, sql: string): Promise<string> {
     const reader = await connection.runAndReadAll(
@@ -790,6 +826,13 @@ export class Builder {
       reads.add(table);
       return quote(table);
     };
+    if (test.kind === "custom")
+      return this.#customTestSql(
+        test,
+        relationOf(test.target as NonNullable<TestDef["target"]>),
+        resolver,
+        reads,
+      );
     if (test.kind === "singular") {
       const compiled = compileTemplate(
         project,

@@ -74,7 +74,14 @@ export interface SourceTable {
   path: string;
 }
 
-export type TestKind = "unique" | "not_null" | "accepted_values" | "relationships" | "singular" | "freshness";
+export type TestKind =
+  | "unique"
+  | "not_null"
+  | "accepted_values"
+  | "relationships"
+  | "singular"
+  | "freshness"
+  | "custom";
 
 export interface TestDef {
   name: string;
@@ -91,6 +98,8 @@ export interface TestDef {
    * than `upTo`, where the error test takes over).
    */
   maxAge: { seconds: number; upTo: number | null } | null;
+  /** custom: the project's generic test (`{% test name(model, column_name) %}`) and its arguments. */
+  generic: { macro: string; args: Record<string, unknown> } | null;
   /** relationships: the other side. */
   to: { kind: "node"; name: string } | { kind: "source"; key: string } | null;
   field: string | null;
@@ -185,7 +194,12 @@ export function loadProject(dir: string, options: { vars?: Record<string, unknow
   };
   const env = templateEnvironment();
   const warnings: string[] = [];
-  const macros = loadMacros(root, macroPaths, env);
+  // Generic tests (`{% test %}` blocks) are in macros/ or, as dbt recommends, tests/generic/.
+  const macros = loadMacros(
+    root,
+    [...macroPaths, ...testPaths.map((testPath) => join(testPath, "generic"))],
+    env,
+  );
 
   const nodes = new Map<string, ProjectNode>();
   const addNode = (node: ProjectNode) => {
@@ -390,12 +404,13 @@ export function loadProject(dir: string, options: { vars?: Record<string, unknow
   };
   for (const pending of pendingTests) {
     if (pending.target?.kind === "node" && !nodes.has(pending.target.name)) continue;
-    tests.push(genericTest(pending, uniqueName));
+    tests.push(genericTest(pending, uniqueName, macros));
   }
   for (const test of freshnessTests) tests.push({ ...test, name: uniqueName(test.name) });
   for (const testPath of testPaths) {
     for (const file of walk(join(root, testPath))) {
-      if (extname(file) !== ".sql") continue;
+      if (extname(file) !== ".sql" || relative(join(root, testPath), file).split(sep)[0] === "generic")
+        continue;
       const path = relative(root, file);
       const raw = readFileSync(file, "utf8");
       const template = new SqlTemplate(raw, path, env);
@@ -410,6 +425,7 @@ export function loadProject(dir: string, options: { vars?: Record<string, unknow
         where: null,
         values: [],
         maxAge: null,
+        generic: null,
         to: null,
         field: null,
         refs: capture.refs,
@@ -552,6 +568,7 @@ function genericTest(
     owner: string;
   },
   uniqueName: (base: string) => string,
+  macros: Record<string, unknown>,
 ): TestDef {
   const { entry, path, line } = pending;
   let kind: string;
@@ -566,9 +583,11 @@ function genericTest(
       args = { ...args, ...(args.arguments as Record<string, unknown>) };
     }
   } else throw new TransformError("a test must be a name or a mapping", path, line);
-  if (!GENERIC_TESTS.includes(kind)) {
+  const custom =
+    !GENERIC_TESTS.includes(kind) && typeof macros[`${GENERIC_TEST_PREFIX}${kind}`] === "function";
+  if (!GENERIC_TESTS.includes(kind) && !custom) {
     throw new TransformError(
-      `unknown test "${kind}": Sluice runs ${GENERIC_TESTS.join(", ")} and singular tests (SQL files in tests/)`,
+      `unknown test "${kind}": Sluice runs ${GENERIC_TESTS.join(", ")}, the project's own generic tests ({% test %} in macros/ or tests/generic/) and singular tests (SQL files in tests/)`,
       path,
       line,
     );
@@ -578,7 +597,7 @@ function genericTest(
   if (severityText !== "error" && severityText !== "warn") {
     throw new TransformError(`severity must be error or warn, not "${severityText}"`, path, line);
   }
-  if (pending.column === null && kind !== "relationships" && !args.column_name) {
+  if (pending.column === null && kind !== "relationships" && !custom && !args.column_name) {
     throw new TransformError(`test ${kind} needs a column: list it under the column`, path, line);
   }
   const column = pending.column ?? (args.column_name ? String(args.column_name) : null);
@@ -602,7 +621,7 @@ function genericTest(
   }
   return {
     name: uniqueName(typeof args.name === "string" ? args.name : base),
-    kind: kind as TestKind,
+    kind: custom ? "custom" : (kind as TestKind),
     target: pending.target,
     column,
     severity: severityText,
@@ -610,6 +629,7 @@ function genericTest(
       typeof config.where === "string" ? config.where : typeof args.where === "string" ? args.where : null,
     values: Array.isArray(args.values) ? args.values : [],
     maxAge: null,
+    generic: custom ? { macro: `${GENERIC_TEST_PREFIX}${kind}`, args: customArgs(args) } : null,
     to,
     field,
     refs,
@@ -665,6 +685,7 @@ function sourceFreshness(
     where: typeof freshness.filter === "string" ? freshness.filter : null,
     values: [],
     maxAge,
+    generic: null,
     to: null,
     field: null,
     refs: [],
@@ -679,6 +700,19 @@ function sourceFreshness(
       : []),
     ...(error !== null ? [test("error", { seconds: error, upTo: null })] : []),
   ];
+}
+
+/** A generic test's arguments, without the keys every test takes. */
+function customArgs(args: Record<string, unknown>): Record<string, unknown> {
+  const {
+    config: _config,
+    severity: _severity,
+    where: _where,
+    name: _name,
+    arguments: _arguments,
+    ...rest
+  } = args;
+  return rest;
 }
 
 function parseRelationTarget(text: string, path: string, line: number | undefined): TestDef["to"] {
@@ -977,13 +1011,23 @@ function findCycle(candidates: string[], parents: Map<string, string[]>): string
   return candidates;
 }
 
+/** Macros of generic tests are named with this prefix (dbt's `test_<name>` too). */
+export const GENERIC_TEST_PREFIX = "test_";
+
+/** dbt's `{% test name(model, …) %}…{% endtest %}`: a macro to nunjucks. */
+const TEST_BLOCK = /\{%(-?)\s*test\s+(\w+)\s*\(/g;
+const END_TEST = /\{%(-?)\s*endtest\s*(-?)%\}/g;
+
 function loadMacros(root: string, macroPaths: string[], env: nunjucks.Environment): Record<string, unknown> {
   const macros: Record<string, unknown> = {};
   for (const macroPath of macroPaths) {
     for (const file of walk(join(root, macroPath))) {
       if (extname(file) !== ".sql") continue;
       const path = relative(root, file);
-      const template = new nunjucks.Template(readFileSync(file, "utf8"), env, path);
+      const text = readFileSync(file, "utf8")
+        .replace(TEST_BLOCK, `{%$1 macro ${GENERIC_TEST_PREFIX}$2(`)
+        .replace(END_TEST, "{%$1 endmacro $2%}");
+      const template = new nunjucks.Template(text, env, path);
       let exported: Record<string, unknown> = {};
       const exporter = template as unknown as {
         getExported(context: object, callback: (error: Error | null, result: unknown) => void): void;

@@ -36,6 +36,8 @@ HAVING ${stale}`;
     }
     case "singular":
       throw new Error("a singular test's SQL is its own template");
+    case "custom":
+      throw new Error("a project's generic test's SQL is its macro's");
   }
 }
 
