@@ -92,7 +92,10 @@ export function registerQualityCommands(program: Command): void {
     .command("check")
     .description("run the data quality checks declared in the project (quality.yml, checks/*.yml)")
     .argument("[table]", "only this table's checks")
-    .option("--project <dir>", "the project folder with the check files (default: quality_project, else transform_project, else .)")
+    .option(
+      "--project <dir>",
+      "the project folder with the check files (default: quality_project, else transform_project, else .)",
+    )
     .option("--no-alerts", "do not send alerts for failures and recoveries")
     .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
     .option("--data-dir <dir>", "where data lives (default ./sluice-data, or SLUICE_DATA_DIR)")
