@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { EVENTS, loadSynthetic } from "../lake/test-support.js";
 import type { ColumnProfile } from "./model.js";
+import { lowCardinalityColumns, ROW_GROUP_ROWS, type SampleBlock, sampleBlocks } from "./profile.js";
 import { tempQuality } from "./test-support.js";
 import { QualityWatcher } from "./watcher.js";
 
@@ -153,7 +154,7 @@ describe("profiles", () => {
 });
 
 describe("profiles of large partitions", () => {
-  test("are computed on an evenly spread sample, with exact row counts and scaled-up counts", async () => {
+  test("are computed on a sample of row ranges spread over a large file, with exact row counts and scaled-up counts", async () => {
     const ctx = await tempQuality({ config: { profile_sample_rows: 5_000 } });
     try {
       await ctx.catalog.ensureTable(EVENTS);
@@ -163,18 +164,115 @@ describe("profiles of large partitions", () => {
       );
       const [profile] = await ctx.quality.profileTable("events");
       assert.equal(profile?.rows, 30_000);
-      // One 2048-row vector in every 6 (30,000 / 5,000), from the start of the file on.
-      assert.equal(profile.sampledRows, 3 * 2048);
+      // 2048-row blocks, about one in six (30,000 / 5,000).
+      assert.ok(profile.sampledRows && profile.sampledRows >= 4_000 && profile.sampledRows <= 7_000);
       const event = column(profile.columns, "event");
       assert.equal(event.distinct, 5);
       for (const top of event.topValues ?? [])
-        assert.ok(Math.abs(top.count - 6_000) < 300, JSON.stringify(top));
+        assert.ok(Math.abs(top.count - 6_000) < 600, JSON.stringify(top));
       const id = column(profile.columns, "event_id");
       assert.ok(Math.abs((id.distinct ?? 0) - 30_000) < 3_000, `distinct ${id.distinct}`);
       assert.equal(column(profile.columns, "anonymous_id").nulls, 30_000);
+      // The blocks span the file (its rows are one a second from midnight on): not one end of it.
+      const ts = column(profile.columns, "ts");
+      const seconds = (value: unknown) =>
+        (Date.parse(String(value)) - Date.parse("2026-11-01T00:00:00Z")) / 1000;
+      assert.ok(seconds(ts.min) < 6_000 && seconds(ts.max) > 24_000, `${ts.min} – ${ts.max}`);
     } finally {
       await ctx.close();
     }
+  });
+
+  test("read whole files, evenly spread, when a partition has many small ones", async () => {
+    const ctx = await tempQuality({ config: { profile_sample_rows: 5_000 } });
+    try {
+      await ctx.catalog.ensureTable(EVENTS);
+      const lake = { lakeRoot: join(ctx.dataDir, "lake"), catalog: ctx.catalog, engine: ctx.engine };
+      for (let load = 0; load < 20; load++)
+        await loadSynthetic(lake, {
+          count: 1_500,
+          prefix: `l${load}-`,
+          perDay: 1_500,
+          filePrefix: `load${load}`,
+        });
+      const [profile] = await ctx.quality.profileTable("events");
+      assert.equal(profile?.rows, 30_000);
+      assert.ok(profile.sampledRows && profile.sampledRows % 1_500 === 0, `sampled ${profile.sampledRows}`);
+      assert.ok(
+        profile.sampledRows >= 3_000 && profile.sampledRows <= 7_500,
+        `sampled ${profile.sampledRows}`,
+      );
+      const event = column(profile.columns, "event");
+      assert.deepEqual(
+        event.topValues?.map((top) => [top.value, top.count]),
+        ["e0", "e1", "e2", "e3", "e4"].map((value) => [value, 6_000]),
+      );
+      const user = column(profile.columns, "user_id");
+      assert.ok(Math.abs((user.distinct ?? 0) - 97) <= 3, `distinct ${user.distinct}`);
+      assert.deepEqual([user.nulls, user.minLength, user.maxLength], [0, 2, 3]);
+      const id = column(profile.columns, "event_id");
+      assert.ok(Math.abs((id.distinct ?? 0) - 30_000) < 3_000, `distinct ${id.distinct}`);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
+
+describe("sample blocks", () => {
+  const rows = (blocks: SampleBlock[] | null) => (blocks ?? []).reduce((sum, b) => sum + b.to - b.from, 0);
+
+  test("are whole small files, evenly spread over them", () => {
+    const files = Array.from({ length: 20 }, (_, index) => ({ path: `f${index}`, rows: 16_000 }));
+    const blocks = sampleBlocks(files, 100_000) ?? [];
+    assert.ok(blocks.every((block) => block.whole));
+    assert.ok(Math.abs(rows(blocks) - 100_000) <= 16_000, `${rows(blocks)}`);
+    const picked = blocks.map((block) => Number(block.path.slice(1)));
+    assert.ok((picked[0] ?? 20) < 4 && (picked.at(-1) ?? 0) > 15, picked.join(" "));
+    for (let index = 1; index < picked.length; index++) {
+      const gap = (picked[index] ?? 0) - (picked[index - 1] ?? 0);
+      assert.ok(gap >= 2 && gap <= 4, picked.join(" "));
+    }
+  });
+
+  test("are row ranges of at most a row group, spread over a large file", () => {
+    const blocks = sampleBlocks([{ path: "big", rows: 333_000 }], 100_000) ?? [];
+    assert.ok(blocks.every((block) => !block.whole && block.to - block.from <= ROW_GROUP_ROWS));
+    assert.ok(Math.abs(rows(blocks) - 100_000) <= 25_000, `${rows(blocks)}`);
+    assert.ok((blocks[0]?.from ?? 333_000) < 60_000 && (blocks.at(-1)?.to ?? 0) > 280_000);
+  });
+
+  test("are none (read everything) when the rows fit the budget or there is none", () => {
+    assert.equal(
+      sampleBlocks(
+        [
+          { path: "a", rows: 60_000 },
+          { path: "b", rows: 40_000 },
+        ],
+        100_000,
+      ),
+      null,
+    );
+    assert.equal(sampleBlocks([{ path: "a", rows: 1_000_000 }], 0), null);
+  });
+});
+
+describe("low-cardinality columns", () => {
+  test("are judged by the profile that saw most of a column's values, so a tiny partition cannot make an id column one", () => {
+    const profile = (rows: number, distinct: Record<string, number>) => ({
+      rows,
+      columns: Object.entries(distinct).map(([name, count]) => ({
+        name,
+        type: "VARCHAR",
+        nulls: 0,
+        nullPercent: 0,
+        distinct: count,
+      })),
+    });
+    const columns = lowCardinalityColumns([
+      profile(333_000, { event_id: 333_000, user_id: 40_000, event: 7 }),
+      profile(12, { event_id: 12, user_id: 4, event: 3, country: 2 }),
+    ]);
+    assert.deepEqual([...columns].sort(), ["country", "event"]);
   });
 });
 

@@ -15,8 +15,8 @@ import { createEngine, sqlIdent, sqlString, Warehouse } from "../warehouse/index
 import { Alerter, failureAlert, recoveryAlert } from "./alerts.js";
 import type { CheckContext, Outcome } from "./checks/check.js";
 import { CHECK_KINDS } from "./checks/registry.js";
-import type { CheckResult, Profile } from "./model.js";
-import { LOW_CARDINALITY, profileRows, SAMPLE_VECTOR, sampleStride } from "./profile.js";
+import type { CheckResult, ColumnProfile, Profile } from "./model.js";
+import { lowCardinalityColumns, profileRows, type SampleBlock, sampleBlocks } from "./profile.js";
 import { type CheckDefinition, loadProject, type Project, projectFingerprint } from "./project.js";
 import { QualityStore } from "./store.js";
 
@@ -161,13 +161,10 @@ export class Quality {
     try {
       const files = lease.files(name);
       const latest = new Map(this.store.latestProfiles(name).map((profile) => [profile.partition, profile]));
-      const lowCardinality = new Set(
-        [...latest.values()].flatMap((profile) =>
-          profile.columns
-            .filter((column) => column.distinct !== undefined && column.distinct <= LOW_CARDINALITY)
-            .map((column) => column.name),
-        ),
-      );
+      // Kept up to date as partitions are profiled: a column first found to have few values
+      // costs one follow-up query in the first partition, not in every one.
+      const known = new Map<string, { rows: number; columns: ColumnProfile[] }>(latest);
+      let lowCardinality = lowCardinalityColumns([...known.values()]);
       const targets: { partition: string; files: DataFile[] }[] = [];
       if (table.partitionBy) {
         const byPartition = new Map<string, DataFile[]>();
@@ -196,16 +193,20 @@ export class Quality {
         const started = performance.now();
         const paths = target.files.map((file) => join(this.#lakeRoot, file.path));
         const total = target.files.reduce((sum, file) => sum + file.rows, 0);
-        const stride = sampleStride(total, this.#sampleRows);
-        const relation =
-          stride > 0 ? this.#sampleRelation(table, paths, stride) : this.#relation(table, paths);
+        const blocks = sampleBlocks(
+          target.files.map((file, index) => ({ path: paths[index] as string, rows: file.rows })),
+          this.#sampleRows,
+        );
+        const relation = blocks ? this.#sampleRelation(table, blocks) : this.#relation(table, paths);
         const { rows, sampledRows, columns } = await profileRows(
           this.#engine,
           relation,
           table.columns,
           lowCardinality,
-          stride > 0 ? total : undefined,
+          blocks ? total : undefined,
         );
+        known.set(target.partition, { rows, columns });
+        lowCardinality = lowCardinalityColumns([...known.values()]);
         profiles.push(
           this.store.addProfile({
             table: name,
@@ -340,19 +341,35 @@ export class Quality {
   }
 
   /**
-   * An evenly spread sample of the files' rows: the first vector of every `stride` rows of each
-   * file. Read by column name and cast like the table (`Warehouse.tableSql`), so files written
-   * before a column was added or widened read as the table does.
+   * The rows of a sample's blocks (`sampleBlocks`): whole files in one scan, row ranges of the
+   * others by `file_row_number` (ranges the Parquet reader uses to skip row groups unread). Read
+   * by column name and cast like the table (`Warehouse.tableSql`), so files written before a
+   * column was added or widened read as the table does.
    */
-  #sampleRelation(table: TableDef, paths: string[], stride: number): string {
+  #sampleRelation(table: TableDef, blocks: SampleBlock[]): string {
     const typed = table.columns.map((column) => `CAST(NULL AS ${column.type}) AS ${sqlIdent(column.name)}`);
     const casts = table.columns.map(
       (column) => `CAST(${sqlIdent(column.name)} AS ${column.type}) AS ${sqlIdent(column.name)}`,
     );
-    const files = `[${paths.map(sqlString).join(", ")}]`;
-    return `SELECT ${casts.join(", ")} FROM (SELECT ${typed.join(", ")} WHERE false UNION ALL BY NAME
-      SELECT * EXCLUDE (file_row_number) FROM read_parquet(${files}, union_by_name = true, file_row_number = true)
-      WHERE file_row_number % ${stride} < ${SAMPLE_VECTOR})`;
+    const scans: string[] = [];
+    const whole = blocks.filter((block) => block.whole).map((block) => sqlString(block.path));
+    if (whole.length > 0)
+      scans.push(`SELECT * FROM read_parquet([${whole.join(", ")}], union_by_name = true)`);
+    const ranges = new Map<string, string[]>();
+    for (const block of blocks.filter((candidate) => !candidate.whole)) {
+      const range = `file_row_number BETWEEN ${block.from} AND ${block.to - 1}`;
+      const list = ranges.get(block.path);
+      if (list) list.push(range);
+      else ranges.set(block.path, [range]);
+    }
+    for (const [path, list] of ranges) {
+      scans.push(
+        `SELECT * EXCLUDE (file_row_number) FROM read_parquet(${sqlString(path)}, file_row_number = true) WHERE ${list.join(" OR ")}`,
+      );
+    }
+    return `SELECT ${casts.join(", ")} FROM (SELECT ${typed.join(", ")} WHERE false${scans
+      .map((scan) => ` UNION ALL BY NAME ${scan}`)
+      .join("")})`;
   }
 
   /**
