@@ -94,6 +94,9 @@ function stats(columns: TableColumn[], counted: Set<string>): Stat[] {
   return list;
 }
 
+/** A column's number of distinct values, and the most frequent ones with their counts. */
+type ValueCounts = { distinct: number; values: { value: unknown; count: number }[] };
+
 /**
  * The values of `columns` with their counts, in one more pass over `relation` (one grouping set
  * per column: hash aggregation, cheaper than a `histogram` per column in the main query). Per
@@ -104,7 +107,7 @@ async function countValues(
   connection: DuckDBConnection,
   relation: string,
   columns: TableColumn[],
-): Promise<Map<string, { distinct: number; values: { value: unknown; count: number }[] }>> {
+): Promise<Map<string, ValueCounts>> {
   const names = columns.map((column) => sqlIdent(column.name));
   const result = await connection.runAndReadAll(
     `SELECT *, count(*) OVER (PARTITION BY "$set") AS "$groups" FROM (
@@ -113,7 +116,7 @@ async function countValues(
     ) WHERE ${names.map((name) => `${name} IS NOT NULL`).join(" OR ")}
     QUALIFY row_number() OVER (PARTITION BY "$set" ORDER BY "$count" DESC) <= ${LOW_CARDINALITY + 1}`,
   );
-  const counts = new Map<string, { distinct: number; values: { value: unknown; count: number }[] }>();
+  const counts = new Map<string, ValueCounts>();
   for (const row of result.getRowsJson() as unknown[][]) {
     const index = row.slice(0, columns.length).findIndex((value) => value !== null);
     const name = columns[index]?.name as string;
@@ -242,7 +245,12 @@ export async function profileRows(
         (countable(column) && (profiles[index]?.distinct ?? Number.POSITIVE_INFINITY) <= LOW_CARDINALITY),
     );
     if (toCount.length > 0 && rows > 0) {
-      const counts = await countValues(connection, relation, toCount);
+      const counts = new Map<string, ValueCounts>();
+      // GROUPING() is a 64-bit mask: at most that many columns per pass.
+      for (let start = 0; start < toCount.length; start += 60) {
+        const chunk = await countValues(connection, relation, toCount.slice(start, start + 60));
+        for (const [name, count] of chunk) counts.set(name, count);
+      }
       for (const column of toCount) {
         const profile = profiles.find((candidate) => candidate.name === column.name) as ColumnProfile;
         const count = counts.get(column.name);
