@@ -52,9 +52,9 @@ export async function writeParquet(
     (counts.getRowsJson() as [string, string][]).map(([path, rows]) => [path, Number(rows)]),
   );
   const files: DataFile[] = [];
-  for (const dir of new Set(paths.map((path) => dirname(path)))) await fsync(dir);
+  for (const dir of new Set(paths.map((path) => dirname(path)))) await fsyncPath(dir);
   for (const path of paths) {
-    await fsync(path);
+    await fsyncPath(path);
     const relativePath = relative(lakeRoot, path);
     files.push({
       table: table.name,
@@ -74,7 +74,7 @@ export function partitionValue(path: string): string {
 }
 
 /** Flushes a file's data, or a directory's entries, to disk. */
-async function fsync(path: string): Promise<void> {
+export async function fsyncPath(path: string): Promise<void> {
   const handle = await open(path, "r");
   try {
     await handle.sync();

@@ -14,7 +14,7 @@
  * that would change nothing commits nothing and says so.
  */
 import { randomUUID } from "node:crypto";
-import { copyFile, link, mkdir, open, rm, stat, writeFile } from "node:fs/promises";
+import { copyFile, link, mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import {
@@ -26,7 +26,7 @@ import {
   type TableColumn,
 } from "../catalog/index.js";
 import type { Config } from "../config/index.js";
-import { writeParquet } from "../lake/index.js";
+import { fsyncPath, writeParquet } from "../lake/index.js";
 import { sqlIdent, sqlString } from "../warehouse/index.js";
 import { endsQuoted, lastRowEnd } from "./csv-rows.js";
 import { type DbSourceSpec, type DbTableSpec, parseDbSources, selectTables } from "./db-config.js";
@@ -779,23 +779,14 @@ async function adoptParts(parts: StagedPart[], lakeRoot: string, table: string):
         await copyFile(part.path, join(lakeRoot, path));
       });
       files.push({ table, path, partition: "", rows: part.rows, bytes });
-      await flushToDisk(join(lakeRoot, path));
+      await fsyncPath(join(lakeRoot, path));
     }
-    await flushToDisk(dir);
+    await fsyncPath(dir);
   } catch (error) {
     for (const file of files) await rm(join(lakeRoot, file.path), { force: true });
     throw error;
   }
   return files;
-}
-
-async function flushToDisk(path: string): Promise<void> {
-  const handle = await open(path, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /** The staged rows with the table's columns after the plan, one per key (the latest) when there is a key. */

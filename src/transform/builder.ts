@@ -11,7 +11,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { closeSync, openSync, readSync } from "node:fs";
-import { copyFile, link, mkdir, open, readdir, rm, stat } from "node:fs/promises";
+import { copyFile, link, mkdir, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import {
@@ -21,6 +21,7 @@ import {
   type ReadLease,
   type TableDef,
 } from "../catalog/index.js";
+import { fsyncPath } from "../lake/index.js";
 import { Warehouse } from "../warehouse/index.js";
 import { type Compiled, compileTemplate, quote, type Resolver, trimSql } from "./compile.js";
 import { TransformError } from "./errors.js";
@@ -1148,14 +1149,5 @@ async function linkOrCopy(from: string, to: string): Promise<void> {
   } catch {
     await copyFile(from, to);
     await fsyncPath(to);
-  }
-}
-
-async function fsyncPath(path: string): Promise<void> {
-  const handle = await open(path, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
