@@ -54,3 +54,4 @@ export {
   type EmbeddedBusOptions,
   openEmbeddedBus,
 } from "./log.js";
+export { fsyncPath } from "./segments.js";

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import type { Bus, Topic, TopicBatch } from "./index.js";
 import { acquireLock, isErrno, releaseLock } from "./lock.js";
 import {
-  fsyncDirectory,
+  fsyncPath,
   listSegments,
   NEWLINE,
   readAt,
@@ -88,7 +88,7 @@ class Disk {
 
   async syncDirectory(dir: string): Promise<void> {
     if (!this.fsync) return;
-    await fsyncDirectory(dir);
+    await fsyncPath(dir);
     this.stats.fsyncs++;
   }
 }

@@ -117,9 +117,9 @@ export function writeAtSync(fd: number, buffer: Buffer, position: number): void 
   }
 }
 
-/** Makes file creations and deletions in `dir` durable. */
-export async function fsyncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
+/** Flushes a file's data, or a directory's entries (files created and deleted in it), to disk. */
+export async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, "r");
   try {
     await handle.sync();
   } finally {

@@ -140,7 +140,6 @@ export class Collector {
    * retry is then acknowledged, or stored when the original was not).
    */
   private eventsInFlight: Promise<boolean> = STORED;
-  private eventAppendsInFlight = 0;
 
   constructor(options: CollectorOptions) {
     this.events = options.events;
@@ -259,13 +258,15 @@ export class Collector {
     return prepared.response;
   }
 
-  /** Adds an events append to `eventsInFlight`. */
+  /**
+   * Adds an events append to `eventsInFlight`. Each link settles only after the ones before it,
+   * so when the newest one settles, nothing is in flight any more.
+   */
   private trackInFlight(stored: Promise<boolean>): void {
     const all = Promise.all([this.eventsInFlight, stored]).then(([before, now]) => before && now);
     this.eventsInFlight = all;
-    this.eventAppendsInFlight++;
     void all.then(() => {
-      if (--this.eventAppendsInFlight === 0) this.eventsInFlight = STORED;
+      if (this.eventsInFlight === all) this.eventsInFlight = STORED;
     });
   }
 }

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
-import { mkdir, open, rm, stat } from "node:fs/promises";
+import { mkdir, rm, stat } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import type { DuckDBConnection } from "@duckdb/node-api";
+import { fsyncPath } from "../bus/index.js";
 import type { DataFile, TableDef } from "../catalog/index.js";
 import { sqlIdent, sqlString } from "../warehouse/index.js";
 
@@ -71,14 +72,4 @@ export async function writeParquet(
 export function partitionValue(path: string): string {
   const match = /(?:^|\/)dt=([^/]+)\//.exec(path);
   return match?.[1] ?? "";
-}
-
-/** Flushes a file's data, or a directory's entries, to disk. */
-export async function fsyncPath(path: string): Promise<void> {
-  const handle = await open(path, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
