@@ -41,6 +41,24 @@ export async function api<T = Record<string, unknown>>(
   return parsed as T;
 }
 
+/**
+ * Keeps only the latest of a view's requests: `const latest = latestOnly()`, then
+ * `await latest(api(…))`. An answer (or error) to a request started before the latest one never
+ * arrives, so a slow, older answer cannot overwrite a newer one on the screen.
+ */
+export function latestOnly(): <T>(request: Promise<T>) => Promise<T> {
+  let latest = 0;
+  return <T>(request: Promise<T>) => {
+    const mine = ++latest;
+    return new Promise<T>((resolve, reject) => {
+      request.then(
+        (value) => mine === latest && resolve(value),
+        (error: unknown) => mine === latest && reject(error),
+      );
+    });
+  };
+}
+
 export interface QueryResult {
   columns: { name: string; type: string }[];
   rows: unknown[][];

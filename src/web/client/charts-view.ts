@@ -1,6 +1,6 @@
 /** Saved charts: the list, and the builder (query, type, encodings, options → preview → save). */
 import { CHART_TYPES, type ChartSpec, type ChartType } from "../charts/spec.js";
-import { api, can, type QueryResult } from "./api.js";
+import { api, can, latestOnly, type QueryResult } from "./api.js";
 import { h } from "./dom.js";
 import { sqlEditor } from "./editor.js";
 import type { Cleanup, ViewContext } from "./main.js";
@@ -118,11 +118,12 @@ export async function chartView({ main, me, params, query, navigate }: ViewConte
       options: { stacked: stacked.checked, horizontal: horizontal.checked, donut: donut.checked },
     };
   };
+  const latest = latestOnly();
   const preview = async () => {
     message.replaceChildren();
     try {
       spec = current();
-      const result = await api<QueryResult>("POST", "/v1/charts/preview", { spec });
+      const result = await latest(api<QueryResult>("POST", "/v1/charts/preview", { spec }));
       dispose();
       dispose = drawChart(canvas, spec, result);
       // A table chart is its own table; other charts show their data below.

@@ -5,7 +5,7 @@
  * resize them, then save the layout.
  */
 import type { ChartSpec } from "../charts/spec.js";
-import { api, can, type QueryResult } from "./api.js";
+import { api, can, latestOnly, type QueryResult } from "./api.js";
 import { h } from "./dom.js";
 import type { Cleanup, ViewContext } from "./main.js";
 import { drawChart } from "./render.js";
@@ -282,9 +282,10 @@ export async function dashboardView({ main, me, params, query, navigate }: ViewC
     body.title = `${name}: ${data.cached ? "cached" : `${data.ms} ms`}`;
   };
 
-  let latestLoad = 0;
+  // Filters changed while a load was computed: the newer load's answer is the one to show,
+  // even when the older one arrives after it.
+  const latest = latestOnly();
   const load = async () => {
-    const thisLoad = ++latestLoad;
     const filters = currentFilters();
     const search = filters.toString();
     history.replaceState(
@@ -294,19 +295,18 @@ export async function dashboardView({ main, me, params, query, navigate }: ViewC
     );
     status.textContent = "Loading…";
     try {
-      const result = await api<{ panels: PanelData[]; ms: number }>(
-        "GET",
-        `/v1/dashboards/${dashboard.id}/data${search ? `?${search}` : ""}`,
+      const result = await latest(
+        api<{ panels: PanelData[]; ms: number }>(
+          "GET",
+          `/v1/dashboards/${dashboard.id}/data${search ? `?${search}` : ""}`,
+        ),
       );
-      // Filters changed while this was computed: the newer load's answer is the one to show,
-      // even when this one arrives after it.
-      if (thisLoad !== latestLoad) return;
       lastData = new Map(result.panels.map((panel) => [panel.chartId, panel]));
       const cached = result.panels.filter((panel) => panel.cached).length;
       status.textContent = `Updated ${new Date().toLocaleTimeString()} · ${result.ms} ms · ${cached}/${result.panels.length} from cache`;
       drawPanels();
     } catch (error) {
-      if (thisLoad === latestLoad) status.textContent = (error as Error).message;
+      status.textContent = (error as Error).message;
     }
   };
 

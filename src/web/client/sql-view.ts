@@ -1,6 +1,6 @@
 /** The SQL editor: run with Ctrl+Enter, results grid, CSV download, history, errors pointing at their spot. */
 import { EditorSelection } from "@codemirror/state";
-import { ApiError, api, type QueryResult } from "./api.js";
+import { ApiError, api, latestOnly, type QueryResult } from "./api.js";
 import { h } from "./dom.js";
 import { errorOffset, sqlEditor } from "./editor.js";
 import type { Cleanup, ViewContext } from "./main.js";
@@ -26,13 +26,14 @@ export async function sqlView({ main, query, navigate }: ViewContext): Promise<C
   const historyList = h("ol.history");
   const editorHost = h("div.editor");
   const initial = query.get("sql") ?? localStorage.getItem(DRAFT_KEY) ?? DEFAULT_SQL;
+  const latest = latestOnly();
   const run = async () => {
     const text = editor.state.doc.toString();
     status.textContent = "Running…";
     output.replaceChildren();
     const started = performance.now();
     try {
-      const result = await api<QueryResult>("POST", "/v1/query", { sql: text });
+      const result = await latest(api<QueryResult>("POST", "/v1/query", { sql: text }));
       const ms = Math.round(performance.now() - started);
       status.textContent = `${result.rows.length.toLocaleString()} rows${result.truncated ? " (cut; download CSV for all)" : ""} in ${ms} ms`;
       output.append(resultsGrid(result));
