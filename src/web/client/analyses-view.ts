@@ -4,7 +4,7 @@
  * editor can save it as a chart. Event and property names complete from the data.
  */
 import type { ChartSpec, ChartType } from "../charts/spec.js";
-import { api, can, type QueryResult } from "./api.js";
+import { api, can, latestOnly, type QueryResult } from "./api.js";
 import { h } from "./dom.js";
 import type { Cleanup, ViewContext } from "./main.js";
 import { drawChart, resultsGrid } from "./render.js";
@@ -224,11 +224,12 @@ export async function analysisView({ main, me, navigate }: ViewContext, kind: Ki
     );
   }
 
+  const latest = latestOnly();
   const run = async () => {
     message.replaceChildren();
     try {
       const { spec } = build();
-      const result = await api<QueryResult>("POST", "/v1/charts/preview", { spec });
+      const result = await latest(api<QueryResult>("POST", "/v1/charts/preview", { spec }));
       dispose();
       dispose = drawChart(canvas, spec, result);
       table.replaceChildren(kind === "funnel" ? funnelTable(result) : resultsGrid(result, 500));
@@ -270,13 +271,16 @@ export async function analysisView({ main, me, navigate }: ViewContext, kind: Ki
   return () => dispose();
 }
 
+/** `count` as a share of the first step's users. */
+const share = (count: number, first: number) => (first ? `${((count / first) * 100).toFixed(1)}%` : "–");
+
 /** Conversion from the first step and drop-off from the previous one, per step. */
 function funnelTable(result: QueryResult): HTMLElement {
   const names = result.columns.map((column) => column.name);
-  const step = names.indexOf("step_name");
-  const users = names.indexOf("users");
   if (names.length === 4) return funnelBreakdownTable(result);
   if (names.length !== 3) return resultsGrid(result, 500);
+  const step = names.indexOf("step_name");
+  const users = names.indexOf("users");
   const counts = result.rows.map((row) => Number(row[users]));
   const first = counts[0] || 0;
   return h(
@@ -298,7 +302,7 @@ function funnelTable(result: QueryResult): HTMLElement {
         null,
         h("td", null, String(row[step])),
         h("td.num", null, count.toLocaleString()),
-        h("td.num", null, first ? `${((count / first) * 100).toFixed(1)}%` : "–"),
+        h("td.num", null, share(count, first)),
         h(
           "td.num",
           null,
@@ -330,7 +334,6 @@ function funnelBreakdownTable(result: QueryResult): HTMLElement {
     perStep[index] = Number(row[usersAt]);
     counts.set(value, perStep);
   }
-  const share = (count: number, first: number) => (first ? `${((count / first) * 100).toFixed(1)}%` : "–");
   return h(
     "table.grid#funnel-table",
     null,
