@@ -290,6 +290,8 @@ export function chartOption(spec: ChartSpec, result: ResultLike): Record<string,
       toNumber(row[valueIndex]),
     ]);
     const numbers = values.map((value) => value[2]).filter((value): value is number => value !== null);
+    const min = Math.min(0, ...numbers);
+    const max = Math.max(1, ...numbers);
     return {
       ...base,
       tooltip: { position: "top" },
@@ -298,9 +300,9 @@ export function chartOption(spec: ChartSpec, result: ResultLike): Record<string,
       yAxis: { type: "category", data: ys, inverse: true, splitArea: { show: true } },
       // The scale's ends as texts beside it: a calculable one's handle labels overlap the x axis.
       visualMap: {
-        min: Math.min(0, ...numbers),
-        max: Math.max(1, ...numbers),
-        text: [compact(Math.max(1, ...numbers)), compact(Math.min(0, ...numbers))],
+        min,
+        max,
+        text: [compact(max), compact(min)],
         orient: "horizontal",
         left: "center",
         bottom: 0,
