@@ -278,9 +278,12 @@ describe("the web app in Chromium", { skip: noChromium }, () => {
     page.on("request", (request) => {
       if (request.url().includes("/data")) asked++;
     });
-    page.on("requestfinished", (request) => {
+    const onAnswer = (request: { url(): string }) => {
       if (request.url().includes("/data")) answered++;
-    });
+    };
+    // A failed request is answered too: waiting for it would never end.
+    page.on("requestfinished", onAnswer);
+    page.on("requestfailed", onAnswer);
     await page.selectOption("#filter-last", "90d");
     await page.fill("#filter-from", "2020-01-01");
     await page.fill("#filter-to", "2020-01-31");
