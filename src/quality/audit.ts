@@ -4,29 +4,9 @@
  * of the model's test outcomes, so the builder keeps the table unpublished when an
  * error-severity check fails and the build's output and run history show every check.
  */
-import type { TableDef } from "../catalog/index.js";
-import type { CheckResult, Severity } from "./model.js";
+import type { AuditCandidate, TestOutcome } from "../transform/index.js";
+import type { CheckResult } from "./model.js";
 import type { Quality } from "./quality.js";
-
-/** What a build offers for audit (the transformations' `AuditCandidate`). */
-export interface BuildCandidate {
-  /** The lake table the files become (`dev__orders` in environment dev). */
-  table: string;
-  /** The production table of the same model: its checks apply in every environment. */
-  productionTable: string;
-  def: TableDef;
-  paths: string[];
-}
-
-/** A check's result as one of the model's test outcomes (the transformations' `TestOutcome`). */
-export interface AuditOutcome {
-  name: string;
-  severity: Severity;
-  status: "pass" | "fail" | "warn" | "error";
-  failures: number;
-  failuresFile: null;
-  message: string | null;
-}
 
 /** Prefix of a check's name among a model's tests: dbt's test names never hold a colon. */
 export const AUDIT_PREFIX = "quality:";
@@ -35,7 +15,7 @@ export const AUDIT_PREFIX = "quality:";
  * Runs the checks declared for the candidate's production table on its files. Only production
  * builds alert: a dev build failing a check is the developer's to see, not the on-call's.
  */
-export async function auditBuild(quality: Quality, candidate: BuildCandidate): Promise<AuditOutcome[]> {
+export async function auditBuild(quality: Quality, candidate: AuditCandidate): Promise<TestOutcome[]> {
   if (!quality.project().tables.has(candidate.productionTable)) return [];
   const run = await quality.runChecks(candidate.table, {
     trigger: "build",
@@ -46,7 +26,7 @@ export async function auditBuild(quality: Quality, candidate: BuildCandidate): P
   return run.results.map(auditOutcome);
 }
 
-function auditOutcome(result: CheckResult): AuditOutcome {
+function auditOutcome(result: CheckResult): TestOutcome {
   return {
     name: `${AUDIT_PREFIX}${result.check}`,
     severity: result.severity,

@@ -5,7 +5,7 @@
  * loads and on schedules; `qualityRoutes` is the HTTP API.
  */
 export { type Alert, Alerter } from "./alerts.js";
-export { AUDIT_PREFIX, type AuditOutcome, auditBuild, type BuildCandidate } from "./audit.js";
+export { AUDIT_PREFIX, auditBuild } from "./audit.js";
 export { CHECK_KINDS } from "./checks/registry.js";
 export type { CheckResult, CheckStatus, ColumnProfile, Profile, Severity } from "./model.js";
 export { type CheckDefinition, loadProject, type Project, ProjectError } from "./project.js";

@@ -14,7 +14,8 @@
  */
 import { Cron } from "croner";
 import type { Catalog } from "../catalog/index.js";
-import { type AuditOutcome, auditBuild, type BuildCandidate } from "./audit.js";
+import type { AuditCandidate, TestOutcome } from "../transform/index.js";
+import { auditBuild } from "./audit.js";
 import type { Project } from "./project.js";
 import type { Quality } from "./quality.js";
 
@@ -88,7 +89,7 @@ export class QualityWatcher {
    * Before a model's table is published: its checks on the written files (`auditBuild`), in
    * turn with the watcher's other work. A throw (a malformed check file) fails the build.
    */
-  auditBuild(candidate: BuildCandidate): Promise<AuditOutcome[]> {
+  auditBuild(candidate: AuditCandidate): Promise<TestOutcome[]> {
     return this.#serial(() => auditBuild(this.#options.quality, candidate));
   }
 
