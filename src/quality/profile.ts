@@ -28,11 +28,11 @@ import { sqlIdent } from "../warehouse/index.js";
 import type { ColumnProfile } from "./model.js";
 
 /** Columns with at most this many distinct values get their top values counted. */
-export const LOW_CARDINALITY = 50;
+const LOW_CARDINALITY = 50;
 /** How many of the most frequent values a profile keeps. */
 const TOP_VALUES = 10;
 /** DuckDB's vector: the smallest block a sample takes. */
-export const SAMPLE_VECTOR = 2048;
+const SAMPLE_VECTOR = 2048;
 /** DuckDB's Parquet row group (the lake writer's): the largest block a sample takes. */
 export const ROW_GROUP_ROWS = 122_880;
 

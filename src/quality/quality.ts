@@ -164,7 +164,6 @@ export class Quality {
       // Kept up to date as partitions are profiled: a column first found to have few values
       // costs one follow-up query in the first partition, not in every one.
       const known = new Map<string, { rows: number; columns: ColumnProfile[] }>(latest);
-      let lowCardinality = lowCardinalityColumns([...known.values()]);
       const targets: { partition: string; files: DataFile[] }[] = [];
       if (table.partitionBy) {
         const byPartition = new Map<string, DataFile[]>();
@@ -202,11 +201,10 @@ export class Quality {
           this.#engine,
           relation,
           table.columns,
-          lowCardinality,
+          lowCardinalityColumns([...known.values()]),
           blocks ? total : undefined,
         );
         known.set(target.partition, { rows, columns });
-        lowCardinality = lowCardinalityColumns([...known.values()]);
         profiles.push(
           this.store.addProfile({
             table: name,

@@ -1012,7 +1012,7 @@ function findCycle(candidates: string[], parents: Map<string, string[]>): string
 }
 
 /** Macros of generic tests are named with this prefix (dbt's `test_<name>` too). */
-export const GENERIC_TEST_PREFIX = "test_";
+const GENERIC_TEST_PREFIX = "test_";
 
 /** dbt's `{% test name(model, …) %}…{% endtest %}`: a macro to nunjucks. */
 const TEST_BLOCK = /\{%(-?)\s*test\s+(\w+)\s*\(/g;

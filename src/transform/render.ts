@@ -6,6 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import nunjucks from "nunjucks";
+import { quote } from "./compile.js";
 import { TransformError } from "./errors.js";
 
 export interface RenderContext {
@@ -364,7 +365,7 @@ function renderTemplate(
         throw new Error(String(message));
       },
     },
-    adapter: { quote: (identifier: unknown) => `"${String(identifier).replaceAll('"', '""')}"` },
+    adapter: { quote: (identifier: unknown) => quote(String(identifier)) },
     dbt: CROSS_DATABASE_MACROS,
     ...macros,
   };
