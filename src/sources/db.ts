@@ -672,10 +672,14 @@ async function stageCsv(
 
 /** The SQL reading a CSV part, every column as text: `c0`, `c1`, … */
 function csvReader(path: string, columns: SourceColumn[]): string {
-  const types = columns.map((_, i) => `'c${i}': 'VARCHAR'`).join(", ");
   // Quoted empty fields are empty text, not NULL; large values (documents, blobs in hex) make long lines.
-  return `read_csv(${sqlString(path)}, columns = {${types}}, header = false, auto_detect = false, delim = ',',
+  return `read_csv(${sqlString(path)}, columns = {${textColumns(columns)}}, header = false, auto_detect = false, delim = ',',
     quote = '"', escape = '"', allow_quoted_nulls = false, max_line_size = ${MAX_VALUE_BYTES}, buffer_size = ${2 * MAX_VALUE_BYTES})`;
+}
+
+/** The columns a staged text part is read with: `c0`, `c1`, … as VARCHAR. */
+function textColumns(columns: SourceColumn[]): string {
+  return columns.map((_, i) => `'c${i}': 'VARCHAR'`).join(", ");
 }
 
 /**
@@ -689,7 +693,6 @@ async function stageRows(
   { columns, names, stagingDir, partBytes, batchRows }: PartOptions & { batchRows: number },
 ): Promise<{ parts: StagedPart[]; rows: number }> {
   const keys = columns.map((_, i) => `${i === 0 ? "{" : ","}"c${i}":`);
-  const types = columns.map((_, i) => `'c${i}': 'VARCHAR'`).join(", ");
   const parts: StagedPart[] = [];
   let lines: string[] = [];
   let bytes = 0;
@@ -701,7 +704,7 @@ async function stageRows(
     await writeFile(json, lines.join("\n"));
     lines = [];
     bytes = 0;
-    const reader = `read_json(${sqlString(json)}, format = 'newline_delimited', columns = {${types}}, maximum_object_size = ${MAX_VALUE_BYTES})`;
+    const reader = `read_json(${sqlString(json)}, format = 'newline_delimited', columns = {${textColumns(columns)}}, maximum_object_size = ${MAX_VALUE_BYTES})`;
     parts.push({ path: part, rows: await convertPart(duck, reader, part, columns, names) });
     await rm(json);
   };

@@ -192,7 +192,7 @@ export class FileLoader {
     await mkdir(stagingDir, { recursive: true });
     const connection = await this.#options.engine.connect();
     try {
-      const { format, tabs } = await detectFormat(path, run.file);
+      const detected = await detectFormat(path, run.file);
       const options: StageOptions = {
         path,
         name: run.file,
@@ -202,13 +202,13 @@ export class FileLoader {
         onProgress: request.onProgress,
       };
       let csv: FileRows | undefined;
-      if (format === "csv" && !request.sheet) {
-        csv = await readCsv(connection, options, tabs);
+      if (detected.format === "csv" && !request.sheet) {
+        csv = await readCsv(connection, options, detected.tabs);
         const loaded = await this.#loadInPlace(connection, csv, configured, run, request.onProgress);
         if (loaded) return loaded;
       }
       // Staged, every row can be named: the file is rejected naming the first value that does not fit.
-      const staged = await stage(connection, options, csv);
+      const staged = await stage(connection, options, detected, csv);
       const incoming = await incomingColumns(connection, staged, configured, request.onProgress);
       return await this.#commit(connection, staged, incoming, run, request.onProgress, staged);
     } finally {
@@ -300,7 +300,10 @@ export class FileLoader {
       return `${value} AS ${sqlIdent(column.name)}`;
     });
     if (staged) for (const check of plan.checks) await firstBadValue(connection, staged, check);
-    const removed = mode === "replace" ? (await catalog.liveFiles(table)).map((file) => file.path) : [];
+    const live = (await catalog.liveFiles(table)).map((file) => file.path);
+    // A replace removes the table's files; otherwise they stay, and are audited with the new ones.
+    const [removed, kept] = mode === "replace" ? [live, []] : [[], live];
+    const tableDef: TableDef = { name: table, columns: plan.columns, partitionBy: null };
     const lakeRoot = join(dataDir, "lake");
     // A prefix of this write's own, so that the files of a write that failed half way can be found.
     const prefix = `load-${randomUUID()}`;
@@ -309,7 +312,7 @@ export class FileLoader {
       files = await tracked(connection, "writing", onProgress, () =>
         writeParquet(connection, {
           lakeRoot,
-          table: { name: table, columns: plan.columns, partitionBy: null },
+          table: tableDef,
           prefix,
           selectSql: `SELECT ${select.join(", ")} FROM ${rows.relation}`,
         }),
@@ -317,11 +320,7 @@ export class FileLoader {
       const written = files.reduce((sum, file) => sum + file.rows, 0);
       if (rows.rows !== null && written !== rows.rows)
         throw new Error(`wrote ${written} rows of ${rows.rows}`);
-      const kept = mode === "replace" ? [] : (await catalog.liveFiles(table)).map((file) => file.path);
-      await this.#audit({ name: table, columns: plan.columns, partitionBy: null }, [
-        ...kept,
-        ...files.map((file) => file.path),
-      ]);
+      await this.#audit(tableDef, [...kept, ...files.map((file) => file.path)]);
       await catalog.commit({
         table,
         operation: "load",

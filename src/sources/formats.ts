@@ -158,15 +158,15 @@ export interface StageOptions {
 }
 
 /**
- * Reads the file into a staged relation; throws Rejection when it cannot be read. `csv`:
- * the file as `readCsv` read it already.
+ * Reads the file, of the format `detectFormat` found, into a staged relation; throws Rejection
+ * when it cannot be read. `csv`: the file as `readCsv` read it already.
  */
 export async function stage(
   connection: DuckDBConnection,
   options: StageOptions,
+  { format, tabs }: { format: Format; tabs: boolean },
   csv?: FileRows,
 ): Promise<Staged> {
-  const { format, tabs } = await detectFormat(options.path, options.name);
   if (options.sheet && format !== "xlsx") throw new Rejection("a sheet can only be chosen for an .xlsx file");
   try {
     switch (format) {

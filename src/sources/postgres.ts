@@ -1,8 +1,7 @@
 /**
  * PostgreSQL as a sync source (node-postgres). Rows are read in one REPEATABLE READ
- * transaction: one consistent snapshot of the table, either through a cursor in batches
- * or, for syncs, as CSV from `COPY … TO STDOUT`, which PostgreSQL formats itself; both
- * stream a table of any size through bounded memory.
+ * transaction: one consistent snapshot of the table, as CSV from `COPY … TO STDOUT`, which
+ * PostgreSQL formats itself, streaming a table of any size through bounded memory.
  */
 import pg from "pg";
 import { type CopyToStreamQuery, to as copyTo } from "pg-copy-streams";

@@ -241,7 +241,7 @@ const SHAPES = [
   "timestamptz",
   "text",
 ] as const;
-export type Shape = (typeof SHAPES)[number];
+type Shape = (typeof SHAPES)[number];
 
 /**
  * SQL giving the shape of the text `v` as an index into SHAPES (NULL for NULL). One CASE
