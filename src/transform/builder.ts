@@ -538,6 +538,7 @@ export class Builder {
       }
       const tests = this.#testsAt(name, selected);
       const pending = new Set([...selected].map((other) => this.tableFor(other)));
+      // TestOutcome: quality checks join the tests, as outcomes without a path.
       const outcomes: TestOutcome[] = await this.#runTests(
         tests,
         resolver,
@@ -548,10 +549,11 @@ export class Builder {
         pending,
       );
       // Quality checks only once the model's own tests passed (dbt's tests come first, as in dbt build).
-      const audited = this.#options.onAudit !== undefined && !outcomes.some(isBlocking);
-      if (audited && this.#options.onAudit) {
+      const { onAudit } = this.#options;
+      const audited = onAudit !== undefined && !outcomes.some(isBlocking);
+      if (audited) {
         outcomes.push(
-          ...(await this.#options.onAudit({
+          ...(await onAudit({
             table: target,
             productionTable: this.tableFor(name, PROD_ENV),
             def,
