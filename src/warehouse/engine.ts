@@ -56,3 +56,12 @@ export const sqlString = (value: string): string => `'${value.replaceAll("'", "'
 
 /** Quotes an identifier. */
 export const sqlIdent = (name: string): string => `"${name.replaceAll('"', '""')}"`;
+
+/**
+ * `date_trunc(unit, column)` of a TIMESTAMPTZ, computed on the plain timestamp with the same
+ * instant: equal values, since the engine's time zone is UTC and locked (`createEngine`), but
+ * without ICU's calendar per row, which cost twice as much as the rest of a visitors-per-day chart.
+ */
+export function truncateUtc(unit: "hour" | "day" | "week" | "month", column: string): string {
+  return `make_timestamptz(epoch_us(date_trunc('${unit}', make_timestamp(epoch_us(${column})))))`;
+}

@@ -1,5 +1,5 @@
 export { ARROW_STREAM_TYPE, ArrowStreamEncoder } from "./arrow.js";
-export { createEngine, type EngineOptions, sqlIdent, sqlString } from "./engine.js";
+export { createEngine, type EngineOptions, sqlIdent, sqlString, truncateUtc } from "./engine.js";
 export type { Restriction } from "./restrict.js";
 export { csvLine, valueText } from "./text.js";
 export {

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import { createEngine } from "../warehouse/index.js";
-import { truncateUtc } from "./analyses.js";
+import { createEngine, truncateUtc } from "../warehouse/index.js";
 
 describe("analyses' SQL", () => {
   const engine = createEngine({ threads: 1 });

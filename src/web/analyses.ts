@@ -4,7 +4,7 @@
  * window) and retention (cohorts by first event, coming back per day or week). Every value a user
  * gives becomes an SQL string literal or a checked number, never SQL text.
  */
-import { sqlIdent, sqlString } from "../warehouse/index.js";
+import { sqlIdent, sqlString, truncateUtc } from "../warehouse/index.js";
 
 /** Columns of `events` that name a property directly; anything else is read from `properties`. */
 export type EventColumns = ReadonlySet<string>;
@@ -59,14 +59,6 @@ export interface RetentionQuery {
 
 const PERSON = "coalesce(user_id, anonymous_id)";
 
-/**
- * `date_trunc(unit, column)` of a TIMESTAMPTZ, computed on the plain timestamp with the same
- * instant: equal values, since the engine's time zone is UTC and locked (warehouse/engine.ts), but
- * without ICU's calendar per row, which cost twice as much as the rest of a visitors-per-day chart.
- */
-export function truncateUtc(unit: "hour" | "day" | "week" | "month", column: string): string {
-  return `make_timestamptz(epoch_us(date_trunc('${unit}', make_timestamp(epoch_us(${column})))))`;
-}
 const DATE = /^\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$/;
 
 /** A property as SQL: its column, or the text under `properties`. */
