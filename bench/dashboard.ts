@@ -9,12 +9,12 @@
  * times measure the neighbours as well, and CPU time / cores is the load time on an idle machine.
  */
 import { mkdtemp, rm } from "node:fs/promises";
-import { loadavg, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SHOP_OVERVIEW_FIELDS, SHOP_OVERVIEW_PANELS } from "../src/web/index.js";
 import { onCleanup } from "./lib/cleanup.js";
 import type { ParamSpecs, ParamValues } from "./lib/params.js";
-import { type Figure, figuresTable, formatMs, percentile, printHeader } from "./lib/report.js";
+import { type Figure, figuresTable, formatMs, loadAverage, percentile, printHeader } from "./lib/report.js";
 import { type SluiceServer, startServer } from "./lib/server.js";
 import { ensureLake } from "./query.js";
 
@@ -110,10 +110,7 @@ export async function runDashboard(params: DashboardParams): Promise<void> {
       { measure: "lake", value: build.summary },
       {
         measure: "load average at end (1/5 min)",
-        value: loadavg()
-          .slice(0, 2)
-          .map((load) => load.toFixed(2))
-          .join(" / "),
+        value: loadAverage(),
       },
     ];
     console.log(figuresTable(figures));

@@ -37,13 +37,7 @@ export function machineTable(): string {
     ["Node", process.version],
     ["DuckDB", duckdbVersion()],
     // Other work on the machine skews every figure: show how busy it was when this run started.
-    [
-      "Load average at start (1/5 min)",
-      loadavg()
-        .slice(0, 2)
-        .map((load) => load.toFixed(2))
-        .join(" / "),
-    ],
+    ["Load average at start (1/5 min)", loadAverage()],
   ];
   return table(
     ["machine", ""],
@@ -122,4 +116,12 @@ function filesystemOf(path: string): string {
   } catch {
     return "unknown";
   }
+}
+
+/** The 1- and 5-minute load averages, "0.52 / 1.54". */
+export function loadAverage(): string {
+  return loadavg()
+    .slice(0, 2)
+    .map((load) => load.toFixed(2))
+    .join(" / ");
 }
