@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { mkdir, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { fsyncPath } from "../bus/index.js";
@@ -17,6 +17,10 @@ import { sqlIdent, sqlString } from "../warehouse/index.js";
  * `unsorted` skips the sort, for files that compaction will rewrite sorted anyway: a loader's
  * micro-batch fits in one row group, whose statistics a sort does not narrow, and sorting wide
  * rows is a third of the cost of writing them.
+ *
+ * A COPY that fails (a bad value, a full disk, a cast that a caller made fail on purpose) can
+ * leave part of its output behind: this write's files are named with an id of its own, so they
+ * are removed before the error is passed on, and other writers' files are never touched.
  */
 export async function writeParquet(
   connection: DuckDBConnection,
@@ -27,18 +31,25 @@ export async function writeParquet(
   await mkdir(tableDir, { recursive: true });
   const columns = table.columns.map((column) => sqlIdent(column.name)).join(", ");
   const partition = table.partitionBy;
+  const writePrefix = `${options.prefix}-${randomUUID().slice(0, 8)}`;
   const sql = partition
     ? `COPY (
         SELECT ${columns}, CAST(${sqlIdent(partition.fromTimestamp)} AS DATE) AS ${sqlIdent(partition.column)}
         FROM (${options.selectSql})${options.unsorted ? "" : ` ORDER BY ${sqlIdent(partition.fromTimestamp)}`}
       ) TO ${sqlString(tableDir)} (
         FORMAT parquet, COMPRESSION zstd, PARTITION_BY (${sqlIdent(partition.column)}),
-        FILENAME_PATTERN ${sqlString(`${options.prefix}-{uuid}`)}, OVERWRITE_OR_IGNORE, RETURN_FILES
+        FILENAME_PATTERN ${sqlString(`${writePrefix}-{uuid}`)}, OVERWRITE_OR_IGNORE, RETURN_FILES
       )`
     : `COPY (SELECT ${columns} FROM (${options.selectSql}))
-       TO ${sqlString(join(tableDir, `${options.prefix}-${randomUUID()}.parquet`))}
+       TO ${sqlString(join(tableDir, `${writePrefix}.parquet`))}
        (FORMAT parquet, COMPRESSION zstd, RETURN_FILES)`;
-  const copy = await connection.runAndReadAll(sql);
+  let copy: Awaited<ReturnType<DuckDBConnection["runAndReadAll"]>>;
+  try {
+    copy = await connection.runAndReadAll(sql);
+  } catch (error) {
+    await removeOutput(tableDir, writePrefix);
+    throw error;
+  }
   const [written, returned] = (copy.getRowsJson()[0] ?? [0, []]) as [string | number, string[] | null];
   const paths = returned ?? [];
   if (Number(written) === 0) {
@@ -66,6 +77,16 @@ export async function writeParquet(
     });
   }
   return files;
+}
+
+/** Removes a write's files (`<prefix>…` in the table's folder or its partition folders). */
+async function removeOutput(tableDir: string, prefix: string): Promise<void> {
+  const entries = await readdir(tableDir, { withFileTypes: true, recursive: true }).catch(() => []);
+  for (const entry of entries) {
+    if (entry.isFile() && entry.name.startsWith(prefix)) {
+      await rm(join(entry.parentPath, entry.name), { force: true });
+    }
+  }
 }
 
 /** The value of the `dt=` path segment, or "" when the path has none. */

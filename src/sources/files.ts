@@ -5,7 +5,7 @@
  * in the catalog and to the configured webhook (see run.ts).
  */
 import { randomUUID } from "node:crypto";
-import { mkdir, readdir, rm } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import {
@@ -134,11 +134,6 @@ function guarded(value: string, text: string, type: GuardType, against: UnfitVal
 }
 
 /** Removes the files a failed write left in `dir` (named with the write's own `prefix`). */
-async function removeWritten(dir: string, prefix: string): Promise<void> {
-  const names = await readdir(dir).catch(() => [] as string[]);
-  for (const name of names) if (name.startsWith(`${prefix}-`)) await rm(join(dir, name), { force: true });
-}
-
 export class FileLoader {
   readonly #options: FileLoaderOptions;
 
@@ -305,15 +300,13 @@ export class FileLoader {
     const [removed, kept] = mode === "replace" ? [live, []] : [[], live];
     const tableDef: TableDef = { name: table, columns: plan.columns, partitionBy: null };
     const lakeRoot = join(dataDir, "lake");
-    // A prefix of this write's own, so that the files of a write that failed half way can be found.
-    const prefix = `load-${randomUUID()}`;
     let files: DataFile[] = [];
     try {
       files = await tracked(connection, "writing", onProgress, () =>
         writeParquet(connection, {
           lakeRoot,
           table: tableDef,
-          prefix,
+          prefix: "load",
           selectSql: `SELECT ${select.join(", ")} FROM ${rows.relation}`,
         }),
       );
@@ -337,8 +330,8 @@ export class FileLoader {
         },
       });
     } catch (error) {
-      // Nothing was committed: the files are nobody's.
-      await removeWritten(join(lakeRoot, table), prefix);
+      // Nothing was committed: the files are nobody's (a write that failed removed its own).
+      for (const file of files) await rm(join(lakeRoot, file.path), { force: true });
       if (error instanceof CommitConflictError) return null;
       throw UnfitValue.from(error) ?? error;
     }
