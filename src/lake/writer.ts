@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { mkdir, readdir, rm, stat } from "node:fs/promises";
+import { copyFile, link, mkdir, readdir, rm, stat } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { fsyncPath } from "../bus/index.js";
@@ -87,6 +87,24 @@ async function removeOutput(tableDir: string, prefix: string): Promise<void> {
       await rm(join(entry.parentPath, entry.name), { force: true });
     }
   }
+}
+
+/** Errors of `link` that mean this file system cannot link here, where a copy does the job. */
+const CANNOT_LINK = new Set(["EXDEV", "EPERM", "ENOTSUP", "EMLINK"]);
+
+/**
+ * Makes `to` a durable second name of the finished file `from`: a hard link (no data written),
+ * or a copy where the two are on different file systems or links are not supported. The caller
+ * fsyncs the target's folder before committing.
+ */
+export async function linkOrCopy(from: string, to: string): Promise<void> {
+  try {
+    await link(from, to);
+  } catch (error) {
+    if (!CANNOT_LINK.has((error as NodeJS.ErrnoException).code ?? "")) throw error;
+    await copyFile(from, to);
+  }
+  await fsyncPath(to);
 }
 
 /** The value of the `dt=` path segment, or "" when the path has none. */

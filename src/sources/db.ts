@@ -14,7 +14,7 @@
  * that would change nothing commits nothing and says so.
  */
 import { randomUUID } from "node:crypto";
-import { copyFile, link, mkdir, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import {
@@ -26,7 +26,7 @@ import {
   type TableColumn,
 } from "../catalog/index.js";
 import type { Config } from "../config/index.js";
-import { fsyncPath, writeParquet } from "../lake/index.js";
+import { fsyncPath, linkOrCopy, writeParquet } from "../lake/index.js";
 import { sqlIdent, sqlString } from "../warehouse/index.js";
 import { endsQuoted, lastRowEnd } from "./csv-rows.js";
 import { type DbSourceSpec, type DbTableSpec, parseDbSources, selectTables } from "./db-config.js";
@@ -776,13 +776,8 @@ async function adoptParts(parts: StagedPart[], lakeRoot: string, table: string):
     for (const part of parts) {
       const path = join(table, `load-${randomUUID()}.parquet`);
       const bytes = (await stat(part.path)).size;
-      await link(part.path, join(lakeRoot, path)).catch(async (error: NodeJS.ErrnoException) => {
-        // Staging on another file system than the lake: copied instead.
-        if (error.code !== "EXDEV") throw error;
-        await copyFile(part.path, join(lakeRoot, path));
-      });
+      await linkOrCopy(part.path, join(lakeRoot, path));
       files.push({ table, path, partition: "", rows: part.rows, bytes });
-      await fsyncPath(join(lakeRoot, path));
     }
     await fsyncPath(dir);
   } catch (error) {

@@ -11,7 +11,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { closeSync, openSync, readSync } from "node:fs";
-import { copyFile, link, mkdir, readdir, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import {
@@ -21,7 +21,7 @@ import {
   type ReadLease,
   type TableDef,
 } from "../catalog/index.js";
-import { fsyncPath } from "../lake/index.js";
+import { fsyncPath, linkOrCopy } from "../lake/index.js";
 import { Warehouse } from "../warehouse/index.js";
 import { type Compiled, compileTemplate, quote, type Resolver, trimSql } from "./compile.js";
 import { TransformError } from "./errors.js";
@@ -1143,13 +1143,4 @@ function semaphore(size: number): <T>(task: () => Promise<T>) => Promise<T> {
       else active--;
     }
   };
-}
-
-async function linkOrCopy(from: string, to: string): Promise<void> {
-  try {
-    await link(from, to);
-  } catch {
-    await copyFile(from, to);
-    await fsyncPath(to);
-  }
 }
