@@ -102,9 +102,16 @@ describe("event schemas", () => {
       const stored = await query(server.url, "SELECT count(*) FROM events WHERE user_id = 'schema-user'");
       const quarantined = await query(
         server.url,
-        "SELECT count(*) FROM events_rejected WHERE reason LIKE '%does not match its schema Order Completed%'",
+        "SELECT reason FROM events_rejected WHERE reason LIKE '%does not match its schema Order Completed%' ORDER BY reason",
       );
-      return stored.rows[0]?.[0] === 2 && quarantined.rows[0]?.[0] === 2;
+      return (
+        stored.rows[0]?.[0] === 2 &&
+        quarantined.rows.map((row) => row[0]).join("\n") ===
+          [
+            "Event \"Order Completed\" does not match its schema Order Completed: properties must have required property 'revenue'.",
+            refusal.error,
+          ].join("\n")
+      );
     });
   });
 
@@ -171,6 +178,33 @@ describe("event schemas", () => {
     assert.deepEqual(
       (JSON.parse(listed.stdout) as { schemas: { key: string }[] }).schemas.map((entry) => entry.key),
       ["Plan Viewed"],
+    );
+  });
+
+  test("an event is checked against the schema of its own name or URI, whatever its fields claim", async () => {
+    assert.equal((await put(strict, { schema: CHECKOUT_SCHEMA })).status, 201);
+    const uri = "iglu:com.acme/checkout/jsonschema/1-0-0";
+    // Matching another event's schema must not get an unregistered event into a strict source.
+    const segment = await send(strict, "/v1/track", {
+      userId: "claims-user",
+      event: "Coupon Abused",
+      properties: { step: 1 },
+      context: { snowplow: { schema: uri } },
+    });
+    assert.equal(segment.status, 400);
+    assert.equal(
+      ((await segment.json()) as { error: string }).error,
+      'No schema is registered for event "Coupon Abused", and source default accepts only events with one.',
+    );
+    const tp2 = await send(strict, "/com.snowplowanalytics.snowplow/tp2", {
+      schema: "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4",
+      data: [{ e: "se", aid: WRITE_KEY, se_ca: "coupon", se_ac: "abuse", schema: uri, step: "1" }],
+    });
+    const answer = (await tp2.json()) as { accepted: number; errors: { reason: string }[] };
+    assert.equal(answer.accepted, 0);
+    assert.equal(
+      answer.errors[0]?.reason,
+      'No schema is registered for event "coupon/abuse", and source default accepts only events with one.',
     );
   });
 

@@ -94,11 +94,12 @@ export class SchemaCheck {
     this.#strict = new Set(settings.strictSources);
   }
 
-  /** Null when the event may be stored; else the field (under `at`) and reason it is refused for. */
-  problem(event: CanonicalEvent, source: string, at: string): Invalid | null {
+  /**
+   * Null when the event may be stored; else the field (under `at`) and reason it is refused for.
+   * `key` names the schema: the event's name, or a self-describing event's iglu URI.
+   */
+  problem(event: CanonicalEvent, key: string, source: string, at: string): Invalid | null {
     if (event.event_type !== "track") return null;
-    const uri = (event.context?.snowplow as { schema?: unknown } | undefined)?.schema;
-    const key = typeof uri === "string" ? uri : (event.event ?? "");
     const schema = this.#schemas.get(key);
     if (schema === undefined) {
       return this.#strict.has(source)
@@ -149,12 +150,17 @@ export const schemaCheck: (handle: SharedHandle) => SchemaCheck | undefined = sh
       : new SchemaCheck(settings),
 );
 
-/** An event the schemas accept, or the Invalid that refuses it; an Invalid passes through. */
+/**
+ * An event the schemas accept, or the Invalid that refuses it; an Invalid passes through. The
+ * schema is the one of `key` when given (a protocol's own schema URI), else of the event's name:
+ * never one the client names in its context, or any event could claim another's schema.
+ */
 export function withSchema(
   result: CanonicalEvent | Invalid,
   arrival: Arrival,
   at: string,
+  key?: string,
 ): CanonicalEvent | Invalid {
   if (result instanceof Invalid || arrival.schemas === undefined) return result;
-  return arrival.schemas.problem(result, arrival.source, at) ?? result;
+  return arrival.schemas.problem(result, key ?? result.event ?? "", arrival.source, at) ?? result;
 }

@@ -173,7 +173,7 @@ function prepareSnowplow(
               `${at}aid`,
               `${at}aid must be the write key of the request's first event, as it names the source.`,
             )
-          : withSchema(normaliseSnowplowEvent(item, at, facts), arrival, at);
+          : normaliseSnowplowEvent(item, at, facts);
     if (result instanceof Invalid) {
       const payload = textPrefix(Buffer.from(JSON.stringify(withoutAid(item, keyAid))), limits.maxEventBytes);
       outcome.reject(index, result.field, result.reason, payload);
@@ -297,7 +297,10 @@ for (const fields of Object.values(LEGACY_ECOMMERCE))
 const EVENT_KINDS = "pv (page view), pp (page ping), se (structured), ue (self-describing), tr, ti";
 const IGLU_URI = /^iglu:[\w.-]+\/([\w-]+)\/[\w-]+\/\d+-\d+-\d+$/;
 
-/** Validates and normalises one tp2 event; `at` prefixes field names in errors ("data[3]." or ""). */
+/**
+ * Validates and normalises one tp2 event, and checks it against its schema (a self-describing
+ * event's by its iglu URI); `at` prefixes field names in errors ("data[3]." or "").
+ */
 export function normaliseSnowplowEvent(
   item: unknown,
   at: string,
@@ -308,14 +311,15 @@ export function normaliseSnowplowEvent(
     return new Invalid(where, `${where} must be an object of string fields.`);
   }
   try {
-    return normalise(new Fields(item, at), facts);
+    const { event, igluUri } = normalise(new Fields(item, at), facts);
+    return withSchema(event, facts.arrival, at, igluUri);
   } catch (error) {
     if (error instanceof Invalid) return error;
     throw error;
   }
 }
 
-function normalise(fields: Fields, facts: RequestFacts): CanonicalEvent {
+function normalise(fields: Fields, facts: RequestFacts): { event: CanonicalEvent; igluUri?: string } {
   const { arrival } = facts;
   const kind = fields.text("e");
   if (kind === null) throw fields.invalid("e", `is required: the event type, one of ${EVENT_KINDS}.`);
@@ -327,7 +331,7 @@ function normalise(fields: Fields, facts: RequestFacts): CanonicalEvent {
   let type: EventType = "track";
   let name: string | null;
   let properties: Record<string, unknown> | null = null;
-  let schema: string | null = null;
+  let schema: string | undefined;
   const title = fields.text("page");
   switch (kind) {
     case "pv":
@@ -414,7 +418,7 @@ function normalise(fields: Fields, facts: RequestFacts): CanonicalEvent {
     if (!MAPPED_FIELDS.has(key) && !(key === "aid" && facts.keyAid !== undefined)) snowplow[key] = value;
   }
   if (networkUserId !== null) snowplow.network_user_id = networkUserId;
-  if (schema !== null) snowplow.schema = schema;
+  if (schema !== undefined) snowplow.schema = schema;
   if (entities !== null) snowplow.contexts = entities;
 
   const context: Record<string, unknown> = {};
@@ -431,7 +435,7 @@ function normalise(fields: Fields, facts: RequestFacts): CanonicalEvent {
   if (screen !== null) context.screen = screen;
   context.snowplow = snowplow;
 
-  return {
+  const event: CanonicalEvent = {
     event_id: eventId ?? randomUUID(),
     event_type: type,
     event: name,
@@ -454,6 +458,7 @@ function normalise(fields: Fields, facts: RequestFacts): CanonicalEvent {
     context,
     traits: null,
   };
+  return { event, igluUri: schema };
 }
 
 /** `ttm` as it is; else `dtm` corrected by `stm`; else the receive time. */
