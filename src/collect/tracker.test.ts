@@ -238,6 +238,27 @@ describe("the browser tracker in Chromium", { skip: noChromium }, () => {
     await page.context().close();
   });
 
+  test("events a beacon could not take when the page was left are sent by the next page", async () => {
+    const page = await open("/refused-1", { flushIntervalMs: 60_000, pagePings: false });
+    const id = await anonymousId(page);
+    await page.evaluate(() => {
+      // As a browser does when the data of beacons in flight is over its quota.
+      navigator.sendBeacon = () => false;
+      (window as unknown as { sluice: { track(event: string): void } }).sluice.track("Beacon Refused");
+    });
+    await page.goto(
+      `${site.url}/refused-2?options=${encodeURIComponent(JSON.stringify({ pagePings: false }))}`,
+    );
+    await eventually(async () => {
+      const result = await rows(
+        `SELECT count(*) FILTER (WHERE event = 'Beacon Refused'), count(*) FILTER (WHERE event_type = 'page')
+         FROM events WHERE anonymous_id = '${id}'`,
+      );
+      return result[0]?.join() === "1,2";
+    });
+    await page.context().close();
+  });
+
   test("page pings report engaged time while the visitor is active", async () => {
     const page = await open("/article", { pingIntervalSeconds: 1, flushIntervalMs: 100 });
     const id = await anonymousId(page);

@@ -192,28 +192,33 @@
   }
 
   // The page is going away: everything not yet delivered goes by beacon, which survives unloading.
-  // A beacon's delivery is not reported: when the collector was failing, a copy is kept too.
+  // A beacon's delivery is not reported: when the collector was failing, a copy is kept too. A
+  // beacon the browser refuses to queue (over its quota of data in flight) is kept instead.
   function flushByBeacon() {
     pingIfEngaged();
     const messages = inFlight.concat(queue);
     inFlight = [];
     queue = [];
     if (messages.length === 0) return;
-    if (retries > 0 || navigator.onLine === false) keepForNextPage(messages);
+    const kept = retries > 0 || navigator.onLine === false;
+    if (kept) keepForNextPage(messages);
     const url = `${options.host}/v1/batch`;
+    const send = (batch) => {
+      if (!navigator.sendBeacon(url, body(batch)) && !kept) keepForNextPage(batch);
+    };
     let batch = [];
     let size = 0;
     for (const message of messages) {
       const length = JSON.stringify(message).length;
       if (batch.length > 0 && size + length > MAX_BEACON_BYTES) {
-        navigator.sendBeacon(url, body(batch));
+        send(batch);
         batch = [];
         size = 0;
       }
       batch.push(message);
       size += length;
     }
-    navigator.sendBeacon(url, body(batch));
+    send(batch);
   }
 
   function page(name, properties) {
