@@ -9,7 +9,7 @@ import { BusLockedError, busOwnerPid } from "../bus/index.js";
 import { openSqliteCatalog } from "../catalog/index.js";
 import { SchemaError, SchemaRegistry } from "../collect/index.js";
 import { type Config, ConfigError, loadConfig } from "../config/index.js";
-import { startDemoShop } from "../demo/index.js";
+import { DEFAULT_DEMO_RATE_PER_MINUTE, startDemoShop } from "../demo/index.js";
 import { registerPrivacyCommands } from "../privacy/cli.js";
 import { busPath, catalogPath, ServeError, serve } from "../server/index.js";
 import {
@@ -129,7 +129,7 @@ withServerOptions(
     .command("demo")
     .description("serve plus a demo shop streaming realistic events (what `npm start` runs)"),
 )
-  .option("--rate <n>", "demo events per minute at peak", Number, 600)
+  .option("--rate <n>", "demo events per minute, averaged over a week", Number, DEFAULT_DEMO_RATE_PER_MINUTE)
   .option("--backfill-days <n>", "days of history to generate on first start", Number, 14)
   .action(async (options: CommonOptions & { rate: number; backfillDays: number }) => {
     const base = configFrom(options);

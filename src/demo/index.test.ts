@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { generateSessions, type SegmentItem, startDemoShop } from "./index.js";
-import { planBackfill } from "./shop.js";
+import { DEFAULT_DEMO_RATE_PER_MINUTE, DEFAULT_MAX_BACKFILL_EVENTS, planBackfill } from "./shop.js";
 
 const DAY_MS = 86_400_000;
 // Monday 2026-11-02 00:00 UTC to Monday 2026-11-16: two full weeks.
@@ -228,6 +228,12 @@ describe("planBackfill", () => {
       to: now,
       ratePerMinute: 600,
     });
+  });
+
+  test("by default, history is at the live rate: daily charts do not jump on today", () => {
+    const segments = planBackfill(now, 14, DEFAULT_DEMO_RATE_PER_MINUTE, DEFAULT_MAX_BACKFILL_EVENTS);
+    assert.equal(segments.length, 2);
+    for (const segment of segments) assert.equal(segment.ratePerMinute, DEFAULT_DEMO_RATE_PER_MINUTE);
   });
 
   test("never exceeds the live rate, and plans nothing for zero days", () => {

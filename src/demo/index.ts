@@ -4,4 +4,4 @@
  */
 export { type GenerateOptions, generateSessions, type SegmentContext, type SegmentItem } from "./generate.js";
 export { seasonality } from "./seasonality.js";
-export { type DemoShop, type DemoShopOptions, startDemoShop } from "./shop.js";
+export { DEFAULT_DEMO_RATE_PER_MINUTE, type DemoShop, type DemoShopOptions, startDemoShop } from "./shop.js";

@@ -14,7 +14,11 @@ export interface DemoShopOptions {
   backfillDays?: number;
   /** Live events per minute averaged over a week; the actual rate follows the daily and weekly curve. */
   ratePerMinute?: number;
-  /** Upper bound (in expectation) of backfilled events, so the backfill sends in about half a minute. */
+  /**
+   * Upper bound (in expectation) of backfilled events. The default keeps 14 days at the default
+   * live rate whole, so history and today's live stream draw one continuous line in daily charts;
+   * only larger rates or longer histories are thinned.
+   */
   maxBackfillEvents?: number;
   /** Makes the generated events reproducible; random by default. */
   seed?: number | string;
@@ -28,6 +32,13 @@ export interface DemoShop {
   stats(): { sent: number; failed: number };
 }
 
+/**
+ * Events per minute averaged over a week (the daily and weekly curve peaks at about 1.7 times that): a small
+ * shop's traffic, which 14 days of history can match without thinning.
+ */
+export const DEFAULT_DEMO_RATE_PER_MINUTE = 60;
+/** Enough for 14 days at the default rate (about 1.2M events), so that history is not thinned. */
+export const DEFAULT_MAX_BACKFILL_EVENTS = 1_500_000;
 /** Segment's limit of calls per batch. */
 const BATCH_SIZE = 500;
 const LIVE_TICK_MS = 500;
@@ -44,8 +55,8 @@ const REQUEST_TIMEOUT_MS = 10_000;
 export function startDemoShop(options: DemoShopOptions): DemoShop {
   const {
     backfillDays = 14,
-    ratePerMinute = 600,
-    maxBackfillEvents = 100_000,
+    ratePerMinute = DEFAULT_DEMO_RATE_PER_MINUTE,
+    maxBackfillEvents = DEFAULT_MAX_BACKFILL_EVENTS,
     seed = randomUUID(),
     log = () => {},
   } = options;
@@ -53,15 +64,22 @@ export function startDemoShop(options: DemoShopOptions): DemoShop {
   const sender = new BatchSender(options.baseUrl, options.writeKey, stopping.signal, log);
   const now = new Date();
   const segments = planBackfill(now, backfillDays, ratePerMinute, maxBackfillEvents);
-  const simulator = new ShopSimulator(seed, segments[0]?.from ?? new Date(now.getTime() - WARM_UP_MS));
-  // Without history, simulate (and drop) a few minutes first: visitors already
-  // browsing make the live rate start at its level instead of ramping up.
-  if (segments.length === 0) simulator.advance(now, ratePerMinute);
-
-  const running = (async () => {
-    if (segments.length > 0) await backfill(simulator, segments, sender, stopping.signal, log);
-    await streamLive(simulator, ratePerMinute, sender, stopping.signal);
-  })().catch((error: unknown) => log(`stopped after an unexpected error: ${describe(error)}`));
+  // History and the live stream are simulated apart, so the live stream starts at once instead
+  // of after the history (a minute or so for 14 days). The live shop simulates (and drops) a few
+  // minutes first: visitors already browsing make its rate start at its level.
+  const live = new ShopSimulator(seed, new Date(now.getTime() - WARM_UP_MS));
+  live.advance(now, ratePerMinute);
+  const first = segments[0];
+  const stopOnError = (part: string) => (error: unknown) =>
+    log(`${part} stopped after an unexpected error: ${describe(error)}`);
+  const running = Promise.all([
+    first === undefined
+      ? undefined
+      : backfill(new ShopSimulator(seed, first.from), segments, sender, stopping.signal, log).catch(
+          stopOnError("the backfill"),
+        ),
+    streamLive(live, ratePerMinute, sender, stopping.signal).catch(stopOnError("the live stream")),
+  ]);
 
   return {
     async stop() {
