@@ -174,6 +174,14 @@ describe("PostHog capture", () => {
               $set_once: { first_seen: "2024-01-01", plan: "free" },
             },
           },
+          // posthog-js sends the person's properties beside the event's, not in them.
+          {
+            event: "$identify",
+            distinct_id: "user-2",
+            properties: { $anon_distinct_id: "anon-device-2" },
+            $set: { plan: "team" },
+            $set_once: { first_seen: "2024-02-01" },
+          },
           { event: "$set", distinct_id: "user-1", properties: { $set: { plan: "team" } } },
           {
             event: "$create_alias",
@@ -192,7 +200,7 @@ describe("PostHog capture", () => {
         ],
       }),
     );
-    assert.equal(answer(response).accepted, 8, JSON.stringify(response.body));
+    assert.equal(answer(response).accepted, 9, JSON.stringify(response.body));
     const rows = stored().map((event) => [
       event.event_type,
       event.event,
@@ -210,6 +218,7 @@ describe("PostHog capture", () => {
         { first_seen: "2024-01-01", plan: "pro", email: "a@example.com" },
         null,
       ],
+      ["identify", null, "user-2", "anon-device-2", { first_seen: "2024-02-01", plan: "team" }, null],
       ["identify", null, "user-1", null, { plan: "team" }, null],
       ["alias", null, "user-1", null, null, { previousId: "old-id" }],
       ["group", null, "user-1", null, { seats: 10 }, { groupId: "acme", groupType: "company" }],

@@ -14,7 +14,7 @@
  *
  * Mapping to the canonical event:
  * - `$pageview` → page; `$screen` → screen named `$screen_name`; `$identify` and `$set` → identify
- *   with traits from `$set_once` then `$set`; `$create_alias` → alias (`properties.alias` is
+ *   with traits from `$set_once` then `$set` (in the properties, or beside them as posthog-js sends); `$create_alias` → alias (`properties.alias` is
  *   `context.previousId`); `$groupidentify` → group (`$group_key` → `context.groupId`, `$group_type`
  *   → `context.groupType`, `$group_set` → traits); any other event → track with its name.
  * - `distinct_id` → user_id, unless the SDK says the id is anonymous, as PostHog reads it: the event
@@ -339,7 +339,7 @@ function normalise(
     case "$set":
       type = "identify";
       event = null;
-      traits = personTraits(props);
+      traits = personTraits(item, props);
       break;
     case "$create_alias": {
       type = "alias";
@@ -409,12 +409,21 @@ function normalise(
   };
 }
 
-/** A person's traits from an identify: `$set_once` values, overridden by `$set` values. */
-function personTraits(props: Record<string, unknown>): Record<string, unknown> | null {
-  const once = objectOrNull(props.$set_once);
-  const set = objectOrNull(props.$set);
-  if (once === null || Object.keys(once).length === 0) return set;
-  return { ...once, ...set };
+/**
+ * A person's traits from an identify: `$set_once` values, overridden by `$set` values. Each is read
+ * from the properties (posthog-node) and from the event itself (posthog-js), the latter winning.
+ */
+function personTraits(
+  item: Record<string, unknown>,
+  props: Record<string, unknown>,
+): Record<string, unknown> | null {
+  const traits = {
+    ...objectOrNull(props.$set_once),
+    ...objectOrNull(item.$set_once),
+    ...objectOrNull(props.$set),
+    ...objectOrNull(item.$set),
+  };
+  return Object.keys(traits).length === 0 ? null : traits;
 }
 
 function idOf(value: unknown): string | null {
