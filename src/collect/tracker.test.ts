@@ -62,6 +62,8 @@ function startSite(
 <body>
   <button id="signup" data-sluice-event="Signup Clicked" data-sluice-plan="pro"><span>Sign up</span></button>
   <button id="route" onclick="history.pushState({}, '', '/app/settings?tab=billing')">Settings</button>
+  <a id="hash-route" href="#/orders/42">Order 42</a>
+  <a id="anchor" href="#plain">Details</a>
   <p id="plain">Nothing to see</p>
 </body></html>`;
     response.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(html);
@@ -169,6 +171,22 @@ describe("the browser tracker in Chromium", { skip: noChromium }, () => {
           .map((row) => row[0])
           .join() === "/spa,/app/settings",
     );
+    await page.context().close();
+  });
+
+  test("a hash router's route changes are page views; in-page anchors are not", async () => {
+    const page = await open("/hash-app");
+    const id = await anonymousId(page);
+    await page.click("#anchor");
+    await page.click("#hash-route");
+    await page.goBack();
+    await eventually(async () => {
+      const views = await rows(
+        `SELECT regexp_extract(page_url, '#.*') FROM events WHERE anonymous_id = '${id}' AND event_type = 'page' ORDER BY ts`,
+      );
+      // Loaded without a fragment; #/orders/42; back to the anchor, whose route is the first page's.
+      return views.map((row) => row[0] || "-").join() === "-,#/orders/42,#plain";
+    });
     await page.context().close();
   });
 

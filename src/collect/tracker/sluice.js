@@ -2,8 +2,9 @@
  * sluice.js: Sluice's first-party browser tracker. No dependencies; served at /sluice.js.
  *
  * Sends Segment-format events to the Sluice collector's /v1/batch endpoint with the write key:
- * page views (also on single-page-app route changes), page pings with engaged time, clicks on
- * elements marked data-sluice-event, identify and custom track calls. The anonymous id lives in a
+ * page views (also on single-page-app route changes, by the History API or a hash router), page
+ * pings with engaged time, clicks on elements marked data-sluice-event, identify and custom track
+ * calls. The anonymous id lives in a
  * first-party cookie (sluice_aid), the user id in localStorage. Events are batched; a batch goes
  * out with fetch (keepalive), is retried with exponential backoff when the collector cannot take it
  * (network error, 429, 5xx), and whatever is queued when the page is hidden goes by sendBeacon.
@@ -223,7 +224,7 @@
 
   function page(name, properties) {
     const facts = pageFacts();
-    lastPage = facts.path + facts.search;
+    lastPage = route();
     engagedSeconds = 0;
     reportedSeconds = 0;
     const fields = { properties: Object.assign(facts, properties || {}) };
@@ -284,10 +285,18 @@
     }, 1000);
   }
 
-  // Single-page apps change the URL with the History API; each new path is a page view.
+  /** Where the visitor is: path and query, and the fragment when a hash router uses it (#/orders). */
+  function route() {
+    const hash = location.hash;
+    // An in-page anchor (#reviews) is not a new page.
+    return location.pathname + location.search + (/^#!?\//.test(hash) ? hash : "");
+  }
+
+  // Single-page apps change the URL with the History API, or the fragment with a hash router; each
+  // new route is a page view.
   function watchRoutes() {
     const changed = () => {
-      if (location.pathname + location.search !== lastPage) {
+      if (route() !== lastPage) {
         pingIfEngaged();
         page();
       }
@@ -301,6 +310,7 @@
       };
     }
     w.addEventListener("popstate", changed);
+    w.addEventListener("hashchange", changed);
   }
 
   function watchClicks() {
