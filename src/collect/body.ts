@@ -61,12 +61,20 @@ export function decodeJsonBody(
   try {
     return { decoded, text, value: JSON.parse(text) };
   } catch (error) {
-    return {
-      status: 400,
-      reason: `The request body is not valid JSON (${(error as Error).message}).`,
-      payload: text,
-    };
+    return { status: 400, reason: invalidJsonReason(error), payload: text };
   }
+}
+
+/**
+ * Why JSON.parse refused a body, without the text V8 quotes from around the error: it may be
+ * personal data, and the reason is stored in the quarantine as it is.
+ */
+export function invalidJsonReason(error: unknown): string {
+  const message = (error as Error).message.replace(
+    /, (?:\.\.\.)?"[\s\S]*"(?:\.\.\.)? is not valid JSON$/,
+    "",
+  );
+  return `The request body is not valid JSON (${message}).`;
 }
 
 /** The UTF-8 text of bytes[start, end), cut to at most `maxBytes` bytes without splitting a character. */

@@ -82,6 +82,22 @@ export function pathOf(url: string | null): string | null {
 }
 
 /**
+ * The address an event records. With a PII policy (`arrival.privacy`) it is the address as sent
+ * (zone dropped, IPv4-mapped IPv6 as IPv4): the policy truncates, hashes or keeps it, and the raw
+ * zone keeps it whole. Without one it is truncated. Null when `address` is not an IP address.
+ */
+export function eventIp(address: string, arrival: Arrival): string | null {
+  if (arrival.privacy === undefined) return truncateIp(address);
+  const zone = address.indexOf("%");
+  const bare = zone < 0 ? address : address.slice(0, zone);
+  const version = isIP(bare);
+  if (version === 4) return bare;
+  if (version !== 6) return null;
+  const lower = bare.toLowerCase();
+  return lower.startsWith("::ffff:") && isIP(lower.slice(7)) === 4 ? lower.slice(7) : lower;
+}
+
+/**
  * The address with its host part zeroed: IPv4 keeps 24 bits (a.b.c.0), IPv6 keeps 48 bits
  * (2001:db8:abcd::). IPv4-mapped IPv6 addresses (::ffff:a.b.c.d, as dual-stack sockets report
  * IPv4 peers) are treated as IPv4. Null when `address` is not an IP address.

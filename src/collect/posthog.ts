@@ -32,10 +32,11 @@
  * the field.
  */
 import { randomUUID } from "node:crypto";
-import { decodeBody, textPrefix } from "./body.js";
+import { decodeBody, invalidJsonReason, textPrefix } from "./body.js";
 import {
   type Arrival,
   correctedTime,
+  eventIp,
   Invalid,
   invalid,
   isObject,
@@ -46,7 +47,6 @@ import {
   parseIsoTime,
   pathOf,
   stringOrNull,
-  truncateIp,
 } from "./fields.js";
 import { formatIsoMillis } from "./iso-time.js";
 import type { CanonicalEvent, EventType } from "./model.js";
@@ -245,7 +245,7 @@ function readPayload(
   } catch (error) {
     return {
       status: 400,
-      reason: `The request body is not valid JSON (${(error as Error).message}).`,
+      reason: invalidJsonReason(error),
       payload: textPrefix(Buffer.from(text), maxBytes),
     };
   }
@@ -367,7 +367,7 @@ function normalise(
   const previousAnonymousId = idOf(props.$anon_distinct_id) ?? (deviceId === distinctId ? null : deviceId);
 
   const sentIp = stringOrNull(props.$ip);
-  const ip = truncateIp(sentIp ?? arrival.remoteAddress ?? "");
+  const ip = eventIp(sentIp ?? arrival.remoteAddress ?? "", arrival);
   if (properties !== null && ("token" in properties || (sentIp !== null && sentIp !== ip))) {
     const { token: _, ...rest } = properties;
     if (sentIp !== null) rest.$ip = ip;

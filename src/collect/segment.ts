@@ -6,8 +6,8 @@
  * - `group`'s `groupId` is kept as `context.groupId` (a standard Segment context field);
  *   `alias`'s `previousId` as `context.previousId`. The call's value wins over the client's context.
  * - `integrations` is validated but not stored (it routes to destinations, which Sluice has none of).
- * - `context.ip` is stored truncated, in the `ip` column and inside `context`, so the full address
- *   is not kept anywhere.
+ * - `context.ip` (or the peer's address) fills the `ip` column; the PII policy truncates it, in the
+ *   column and inside `context`, before anything is stored (truncated here when there is no policy).
  * - Wrongly typed nested context fields (e.g. `context.page.url` not a string) are not errors:
  *   the columns derived from them are null and `context` keeps them as sent.
  */
@@ -16,6 +16,7 @@ import { batchItemSpans, decodeJsonBody, textPrefix } from "./body.js";
 import {
   type Arrival,
   correctedTime,
+  eventIp,
   Invalid,
   invalid,
   isObject,
@@ -25,7 +26,6 @@ import {
   parseIsoTime,
   pathOf,
   stringOrNull,
-  truncateIp,
 } from "./fields.js";
 import { formatIsoMillis } from "./iso-time.js";
 import { type CanonicalEvent, EVENT_TYPES, type EventType } from "./model.js";
@@ -310,7 +310,7 @@ function normalise(
   }
 
   const sentIp = typeof context?.ip === "string" ? context.ip : null;
-  const ip = truncateIp(sentIp ?? arrival.remoteAddress ?? "");
+  const ip = eventIp(sentIp ?? arrival.remoteAddress ?? "", arrival);
   if (sentIp !== null && ip !== null && ip !== sentIp) context = { ...context, ip };
 
   const page = isObject(context?.page) ? context.page : undefined;

@@ -35,13 +35,13 @@ import { decodeJsonBody, textPrefix } from "./body.js";
 import {
   type Arrival,
   correctedTime,
+  eventIp,
   Invalid,
   invalid,
   isObject,
   MAX_EVENT_ID_LENGTH,
   nonEmptyString,
   pathOf,
-  truncateIp,
 } from "./fields.js";
 import { formatIsoMillis } from "./iso-time.js";
 import type { CanonicalEvent, EventType } from "./model.js";
@@ -410,7 +410,7 @@ function normalise(fields: Fields, facts: RequestFacts): { event: CanonicalEvent
   const headerAgent = fields.text("p") === "srv" ? null : (facts.userAgent ?? null);
   const userAgent = fields.text("ua") ?? headerAgent;
   const sentIp = fields.text("ip");
-  const ip = facts.anonymous ? null : truncateIp(sentIp ?? arrival.remoteAddress ?? "");
+  const ip = facts.anonymous ? null : eventIp(sentIp ?? arrival.remoteAddress ?? "", arrival);
   const networkUserId = fields.text("tnuid") ?? facts.networkUserId;
 
   const snowplow: Record<string, unknown> = {};

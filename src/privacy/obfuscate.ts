@@ -146,9 +146,9 @@ function applyRules(container: Record<string, unknown>, rules: KeyRule[]): Recor
     if (value === undefined) continue;
     let changed: unknown = value;
     if (rule.transform !== undefined) {
-      if (value !== null) changed = rule.transform(value);
-    } else if (rule.children !== undefined && isRecord(value)) {
-      changed = applyRules(value, rule.children);
+      if (value !== null) changed = transformLeaf(value, rule.transform);
+    } else if (rule.children !== undefined) {
+      changed = applyBelow(value, rule.children);
     }
     if (changed === value) continue;
     copy ??= { ...container };
@@ -156,6 +156,30 @@ function applyRules(container: Record<string, unknown>, rules: KeyRule[]): Recor
     else copy[rule.key] = changed;
   }
   return copy ?? container;
+}
+
+/** A list of values (`emails: [...]`) is changed value by value, so each hashes as it would alone. */
+function transformLeaf(value: unknown, transform: Transform): unknown {
+  if (!Array.isArray(value)) return transform(value);
+  const changed = value.map((item) => (item === null ? null : transform(item)));
+  return changed.includes(DROP) ? DROP : changed;
+}
+
+/**
+ * The rules applied below a key: inside an object, or inside each object of an array (Snowplow's
+ * context entities, a list of products), so that a path names a key in every element.
+ */
+function applyBelow(value: unknown, rules: KeyRule[]): unknown {
+  if (isRecord(value)) return applyRules(value, rules);
+  if (!Array.isArray(value)) return value;
+  let copy: unknown[] | null = null;
+  for (let index = 0; index < value.length; index++) {
+    const changed = applyBelow(value[index], rules);
+    if (changed === value[index]) continue;
+    copy ??= [...value];
+    copy[index] = changed;
+  }
+  return copy ?? value;
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {

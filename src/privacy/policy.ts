@@ -39,6 +39,25 @@ export const DEFAULT_RULES: Readonly<PiiRules> = {
   ),
 };
 
+/**
+ * What each protocol calls the columns a rule may name (Snowplow's `uid`, Segment's `userId`,
+ * PostHog's `distinct_id`, …): a rule may use these names, and quarantined payloads are searched
+ * for them (quarantine.ts).
+ */
+export const PROTOCOL_KEYS: Readonly<Record<string, readonly string[]>> = {
+  user_id: ["user_id", "userId", "uid", "distinct_id"],
+  anonymous_id: ["anonymous_id", "anonymousId", "duid", "nuid", "tnuid", "$device_id", "$anon_distinct_id"],
+  session_id: ["session_id", "sid", "$session_id"],
+  ip: ["ip", "$ip"],
+  page_url: ["page_url", "url", "$current_url"],
+  referrer: ["referrer", "refr", "$referrer"],
+  user_agent: ["user_agent", "userAgent", "ua", "$raw_user_agent"],
+};
+
+const COLUMN_OF_KEY = new Map(
+  Object.entries(PROTOCOL_KEYS).flatMap(([column, keys]) => keys.map((key) => [key, column])),
+);
+
 /** Columns whose values the pipeline needs as they are: ids, types and times. */
 const PROTECTED_COLUMNS = new Set(["event_id", "event_type", "ts", "received_at", "source"]);
 export const JSON_COLUMNS = new Set(
@@ -64,10 +83,18 @@ export function parsePolicy(value: unknown, where = "pii_policy"): PiiPolicy {
       throw new PolicyError(`${where}.${source} must map field paths to actions (${PII_ACTIONS.join(", ")})`);
     }
     const checked: PiiRules = {};
+    const written = new Map<string, string>();
     for (const [path, action] of Object.entries(rules)) {
-      const problem = pathProblem(path, action);
+      // A protocol's name for a column (`uid`) stands for the column (`user_id`).
+      const canonical = COLUMN_OF_KEY.get(path) ?? path;
+      const problem = pathProblem(canonical, action);
       if (problem !== null) throw new PolicyError(`${where}.${source}: ${problem}`);
-      checked[path] = action as PiiAction;
+      const earlier = written.get(canonical);
+      if (earlier !== undefined) {
+        throw new PolicyError(`${where}.${source}: ${earlier} and ${path} both name ${canonical}; keep one`);
+      }
+      written.set(canonical, path);
+      checked[canonical] = action as PiiAction;
     }
     policy[source] = checked;
   }

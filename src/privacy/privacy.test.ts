@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { describe, test } from "node:test";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { DuckDBInstance } from "@duckdb/node-api";
 import type { CanonicalEvent } from "../collect/model.js";
 import { type PreparedRequest, prepare, type RequestToPrepare } from "../collect/prepare.js";
 import { DEFAULT_LIMITS } from "../collect/request.js";
 import { doorPolicy, PolicyCell } from "./door.js";
 import { compileRules, maskValue, piiToken } from "./obfuscate.js";
-import { DEFAULT_RULES, effectiveRules, PolicyError, parsePolicy } from "./policy.js";
+import { DEFAULT_RULES, effectiveRules, type PiiPolicy, PolicyError, parsePolicy } from "./policy.js";
 import { compileScrubber } from "./quarantine.js";
 import { hmacSql, retentionRules } from "./retention.js";
 import { queryAccess } from "./start.js";
@@ -132,6 +133,44 @@ describe("the PII policy", () => {
     assert.equal(first.user_id, piiToken(SECRET, "u1"));
   });
 
+  test("a path reaches into lists: every element's key, or every value of a list", () => {
+    const apply = compileRules(
+      { "context.snowplow.contexts.data.email": "hash", "properties.emails": "mask" },
+      SECRET,
+    );
+    const entities = [
+      { schema: "iglu:com.acme/user/jsonschema/1-0-0", data: { email: "ada@example.com", plan: "pro" } },
+      { schema: "iglu:com.acme/page/jsonschema/1-0-0", data: { title: "Home" } },
+    ];
+    const changed = event({
+      context: { snowplow: { contexts: entities } },
+      properties: { emails: ["ada@example.com", "bob@example.org"] },
+    });
+    apply?.(changed);
+    assert.deepEqual(changed.context, {
+      snowplow: {
+        contexts: [
+          { ...entities[0], data: { email: piiToken(SECRET, "ada@example.com"), plan: "pro" } },
+          entities[1],
+        ],
+      },
+    });
+    assert.deepEqual(changed.properties, { emails: ["***@example.com", "***@example.org"] });
+    // The list the protocol made is not changed: the event got a copy.
+    assert.equal(entities[0]?.data.email, "ada@example.com");
+  });
+
+  test("a rule may name a column by a protocol's own name: Snowplow's uid, Segment's userId", () => {
+    assert.deepEqual(parsePolicy({ snowplow: { uid: "hash", url: "drop" }, "*": { userId: "hash" } }), {
+      snowplow: { user_id: "hash", page_url: "drop" },
+      "*": { user_id: "hash" },
+    });
+    assert.throws(
+      () => parsePolicy({ web: { uid: "hash", user_id: "keep" } }),
+      /pii_policy\.web: uid and user_id both name user_id; keep one/,
+    );
+  });
+
   test("an event with none of the rules' fields is left as it is", () => {
     const apply = compileRules(effectiveRules({}, "default"), SECRET);
     const properties = { plan: "pro" };
@@ -175,8 +214,43 @@ describe("the PII policy", () => {
       scrub('{"name":"Ada Lovelace","email":"ada@exam'),
       `{"name":"${piiToken(SECRET, "Ada Lovelace")}","email":"${piiToken(SECRET, "ada@exam")}"`,
     );
-    // A pixel's query string.
+    // A pixel's query string, with JSON and base64 JSON inside its parameters.
     assert.equal(scrub("e=pv&ip=203.0.113.77&email=ada%40example.com"), `e=pv&ip=203.0.113.0&email=${email}`);
+    const pixel = new URLSearchParams(
+      scrub(
+        new URLSearchParams({ e: "ue", ue_pr: unstruct, ue_px: encoded, note: "ada@example.com" }).toString(),
+      ),
+    );
+    assert.deepEqual(JSON.parse(pixel.get("ue_pr") ?? ""), { data: { data: { phone } } });
+    assert.deepEqual(JSON.parse(Buffer.from(pixel.get("ue_px") ?? "", "base64url").toString()), {
+      data: { data: { phone } },
+    });
+    assert.equal(pixel.get("note"), email);
+  });
+
+  test("quarantined text cut short or invalid is scrubbed inside JSON strings and base64 bodies too", () => {
+    const scrub = compileScrubber(effectiveRules({}, "web"), SECRET);
+    const phone = piiToken(SECRET, "+44 20 7946 0958");
+    // A Snowplow event cut at the size limit: its self-describing JSON is a string inside the JSON.
+    const cut = JSON.stringify({
+      ue_pr: JSON.stringify({ data: { phone: "+44 20 7946 0958", x: "y" } }),
+    }).slice(0, -12);
+    const scrubbed = scrub(cut);
+    assert.ok(!scrubbed.includes("7946"), scrubbed);
+    assert.ok(scrubbed.includes(`\\"phone\\":\\"${phone}\\"`), scrubbed);
+    // IPv6 addresses in any text, as IPv4 ones.
+    assert.equal(scrub("from 2001:db8:abcd:12::1 at 10:00:00"), "from 2001:db8:abcd:: at 10:00:00");
+    // A body the collector could not read, kept in base64: plain JSON sent as gzip, gzip too large.
+    const body = JSON.stringify({ traits: { phone: "+44 20 7946 0958" } });
+    const mislabelled = scrub(Buffer.from(body).toString("base64"));
+    assert.deepEqual(JSON.parse(Buffer.from(mislabelled, "base64").toString()), { traits: { phone } });
+    const large = gzipSync(`${body}${" ".repeat(2_000_000)}`).toString("base64");
+    const inflated = gunzipSync(Buffer.from(scrub(large), "base64")).toString();
+    assert.ok(inflated.startsWith(JSON.stringify({ traits: { phone } })));
+    assert.equal(
+      scrub(Buffer.from("not personal, not gzip").toString("base64")),
+      Buffer.from("not personal, not gzip").toString("base64"),
+    );
   });
 
   test("a policy change in the shared memory reaches every reader at its next request", () => {
@@ -285,9 +359,24 @@ describe("the collector with a policy", () => {
     assert.equal(stored.ip, "203.0.113.0");
     const raw = JSON.parse(String(prepared.rawLines)) as CanonicalEvent;
     assert.deepEqual(raw.traits, { email: "ada@example.com" });
+    assert.equal(raw.ip, "203.0.113.77");
     assert.equal(
       identify(new PolicyCell({ policy: {}, secret: SECRET, rawZone: false })).rawLines,
       undefined,
     );
+  });
+
+  test("the IP address is the policy's to truncate: a policy may keep or hash the whole address", () => {
+    const storedIp = (policy: PiiPolicy) =>
+      (
+        JSON.parse(
+          identify(new PolicyCell({ policy, secret: SECRET, rawZone: false })).eventLines.toString(),
+        ) as CanonicalEvent
+      ).ip;
+    assert.equal(storedIp({ "*": { ip: "keep" } }), "203.0.113.77");
+    assert.equal(storedIp({ "*": { ip: "hash" } }), piiToken(SECRET, "203.0.113.77"));
+    assert.equal(storedIp({}), "203.0.113.0");
+    // With no policy at all, the collector still truncates.
+    assert.equal((JSON.parse(identify(undefined).eventLines.toString()) as CanonicalEvent).ip, "203.0.113.0");
   });
 });
