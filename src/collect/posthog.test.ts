@@ -131,6 +131,21 @@ describe("PostHog capture", () => {
     assert.equal(event?.context?.is_bot, false);
   });
 
+  it("corrects clock skew by the send time posthog-js puts in the query string", async () => {
+    const { collector, stored } = setup();
+    // The device's clock is an hour ahead; it created the event 10 s before sending it.
+    const event = { ...pageview, uuid: "skewed", timestamp: "2024-05-01T13:00:20.000Z" };
+    const sentAt = Date.parse("2024-05-01T13:00:30.000Z");
+    const response = await collector.handle(
+      post("/e/", gzipSync(JSON.stringify([event])), {
+        headers: { "content-type": "text/plain" },
+        query: `compression=gzip-js&sent_at=${sentAt}&ver=1.449.2`,
+      }),
+    );
+    assert.equal(response.status, 200, JSON.stringify(response.body));
+    assert.equal(stored()[0]?.ts, "2024-05-01T11:59:50.000Z");
+  });
+
   it("reads base64 and form-encoded (data=) bodies", async () => {
     const { collector, stored } = setup();
     const base64 = Buffer.from(JSON.stringify({ ...pageview, uuid: "b64" })).toString("base64");

@@ -24,7 +24,8 @@
  * - `uuid` → event_id; `$current_url`, `$pathname`, `$referrer` (except "$direct") → page columns;
  *   `$session_id` → session_id; `$raw_user_agent` → user_agent; `$ip` (or the peer) → ip, truncated
  *   (also in properties); `$lib`, `$lib_version` → context.library. Properties are kept as sent.
- * - Time: `timestamp` corrected by `sent_at` for the client's clock skew (as PostHog does), or else
+ * - Time: `timestamp` corrected by `sent_at` (of the event, the body, or else the query string's
+ *   `sent_at` or `_`, in ms) for the client's clock skew (as PostHog does), or else
  *   the receive time minus `offset` (ms), or else the receive time.
  *
  * Answers: 200 `{"status": 1, "accepted", "rejected", "errors"}` (rejected events of a batch are
@@ -132,7 +133,7 @@ function preparePosthog(
   }
   arrival.source = source;
 
-  let sentAtMs: number | null = null;
+  let sentAtMs = querySentAt(request.query);
   if (sentAt !== undefined && sentAt !== null) {
     sentAtMs = typeof sentAt === "string" ? (parseIsoTime(sentAt) ?? null) : null;
     if (sentAtMs === null) {
@@ -249,6 +250,20 @@ function readPayload(
       payload: textPrefix(Buffer.from(text), maxBytes),
     };
   }
+}
+
+/**
+ * The send time posthog-js puts in the query string when it does not put it in the body: `sent_at`
+ * (POST) or `_` (GET), in ms since the epoch. Null without one; one that is not a time is ignored,
+ * as older versions sent `_` as a mere cache buster.
+ */
+function querySentAt(query: string): number | null {
+  if (query === "") return null;
+  const params = new URLSearchParams(query);
+  const value = params.get("sent_at") ?? params.get("_");
+  if (value === null || !/^\d{1,15}$/.test(value)) return null;
+  const ms = Number(value);
+  return isRepresentableTime(ms) ? ms : null;
 }
 
 /** The write key an event carries itself, if any. */
