@@ -8,9 +8,9 @@
  *   cached per user agent string in an LRU: real traffic repeats a few hundred user agents, and a
  *   cached answer costs a map lookup instead of a few dozen regular expressions.
  * - The IP address → `country` (ISO 3166 alpha-2), only when `geoip_database` names a MaxMind-format
- *   (.mmdb) country or city database, read with mmdb-lib (MIT). The lookup uses the truncated address
- *   (/24, /48) already in the event: country data is never finer than that in practice, and the full
- *   address does not have to travel further than the protocol's normaliser.
+ *   (.mmdb) country or city database, read with mmdb-lib (MIT). The lookup uses the address in the
+ *   event: under a PII policy (always, in a server) the full one, which the policy then truncates or
+ *   hashes before anything is stored; without one the normaliser has already truncated it (/24, /48).
  */
 import { readFileSync } from "node:fs";
 import Bowser from "bowser";
