@@ -1,7 +1,7 @@
 /**
  * The PostgreSQL wire protocol port: BI tools, psql and Postgres drivers query the lake
- * as if it were a PostgreSQL server. Log in with any user name and an API token as the
- * password (SCRAM-SHA-256).
+ * as if it were a PostgreSQL server. Log in with an account's name and password, or with any
+ * user name and an API token as the password (SCRAM-SHA-256).
  */
 import { createServer, type Server, type Socket } from "node:net";
 import type { DuckDBInstance } from "@duckdb/node-api";
@@ -36,8 +36,11 @@ const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 export async function startPgServer(options: PgServerOptions): Promise<PgServer> {
   const setup = await options.engine.connect();
+  let engineSettings: Set<string>;
   try {
     await setup.run(pgCatalogSetupSql());
+    const settings = await setup.runAndReadAll("SELECT lower(name) FROM duckdb_settings()");
+    engineSettings = new Set(settings.getRows().map(([name]) => String(name)));
   } finally {
     setup.closeSync();
   }
@@ -55,6 +58,7 @@ export async function startPgServer(options: PgServerOptions): Promise<PgServer>
       maxMessageBytes: MAX_MESSAGE_BYTES,
       registry,
       accessFor: options.accessFor ?? (() => ({})),
+      engineSettings,
     });
   });
   await new Promise<void>((resolve, reject) => {

@@ -10,42 +10,58 @@
  * `pg_catalog.X` or a bare `pg_X` go to `sluice_pg.X` where Sluice defines X, PostgreSQL-only
  * syntax (OPERATOR(pg_catalog.~), COLLATE pg_catalog.default, ::regclass casts) becomes DuckDB's.
  */
-import { OID } from "./types.js";
+import { parameterValue, serverParameters } from "./statements.js";
+import { ARRAY_OID, OID } from "./types.js";
 
 export const COMPAT_SCHEMA = "sluice_pg";
 
 /** Our namespace OIDs: PostgreSQL's own for pg_catalog and public; `main` holds the lake tables. */
 const NAMESPACE = { pg_catalog: 11, main: 2200, information_schema: 13000 } as const;
 
+/** pg_type's base types: name, OID, length, category. */
+const BASE_TYPES: [string, number, number, string][] = [
+  ["bool", OID.bool, 1, "B"],
+  ["bytea", OID.bytea, -1, "U"],
+  ["name", 19, 64, "S"],
+  ["int8", OID.int8, 8, "N"],
+  ["int2", OID.int2, 2, "N"],
+  ["int4", OID.int4, 4, "N"],
+  ["text", OID.text, -1, "S"],
+  ["oid", 26, 4, "N"],
+  ["json", OID.json, -1, "U"],
+  ["float4", OID.float4, 4, "N"],
+  ["float8", OID.float8, 8, "N"],
+  ["varchar", OID.varchar, -1, "S"],
+  ["date", OID.date, 4, "D"],
+  ["time", OID.time, 8, "D"],
+  ["timestamp", OID.timestamp, 8, "D"],
+  ["timestamptz", OID.timestamptz, 8, "D"],
+  ["interval", OID.interval, 16, "T"],
+  ["timetz", OID.timetz, 12, "D"],
+  ["numeric", OID.numeric, -1, "N"],
+  ["uuid", OID.uuid, 16, "U"],
+];
+
 /** pg_type rows: name, OID, length, category, array type OID (0 for array types), element OID. */
 const TYPES: [string, number, number, string, number, number][] = [
-  ["bool", OID.bool, 1, "B", 1000, 0],
-  ["bytea", OID.bytea, -1, "U", 1001, 0],
-  ["name", 19, 64, "S", 1003, 0],
-  ["int8", OID.int8, 8, "N", 1016, 0],
-  ["int2", OID.int2, 2, "N", 1005, 0],
-  ["int4", OID.int4, 4, "N", 1007, 0],
-  ["text", OID.text, -1, "S", 1009, 0],
-  ["oid", 26, 4, "N", 1028, 0],
-  ["json", OID.json, -1, "U", 199, 0],
-  ["float4", OID.float4, 4, "N", 1021, 0],
-  ["float8", OID.float8, 8, "N", 1022, 0],
-  ["varchar", OID.varchar, -1, "S", 1015, 0],
-  ["date", OID.date, 4, "D", 1182, 0],
-  ["time", OID.time, 8, "D", 1183, 0],
-  ["timestamp", OID.timestamp, 8, "D", 1115, 0],
-  ["timestamptz", OID.timestamptz, 8, "D", 1185, 0],
-  ["interval", OID.interval, 16, "T", 1187, 0],
-  ["timetz", OID.timetz, 12, "D", 1270, 0],
-  ["numeric", OID.numeric, -1, "N", 1231, 0],
-  ["uuid", OID.uuid, 16, "U", 2951, 0],
-  ["_bool", 1000, -1, "A", 0, OID.bool],
-  ["_int2", 1005, -1, "A", 0, OID.int2],
-  ["_int4", 1007, -1, "A", 0, OID.int4],
-  ["_text", 1009, -1, "A", 0, OID.text],
-  ["_varchar", 1015, -1, "A", 0, OID.varchar],
-  ["_int8", 1016, -1, "A", 0, OID.int8],
-  ["_float8", 1022, -1, "A", 0, OID.float8],
+  ...BASE_TYPES.map(([name, oid, length, category]): [string, number, number, string, number, number] => [
+    name,
+    oid,
+    length,
+    category,
+    ARRAY_OID.get(oid) ?? 0,
+    0,
+  ]),
+  ...BASE_TYPES.filter(([, oid]) => ARRAY_OID.has(oid)).map(
+    ([name, oid]): [string, number, number, string, number, number] => [
+      `_${name}`,
+      ARRAY_OID.get(oid) as number,
+      -1,
+      "A",
+      0,
+      oid,
+    ],
+  ),
 ];
 
 /** format_type's names: what psql's \d and information_schema show. */
@@ -61,32 +77,40 @@ const TYPE_DISPLAY: Record<string, string> = {
   timestamptz: "timestamp with time zone",
   time: "time without time zone",
   timetz: "time with time zone",
-  _int4: "integer[]",
-  _int8: "bigint[]",
-  _text: "text[]",
-  _varchar: "character varying[]",
 };
 
-/** DuckDB's type name (duckdb_columns().data_type) → PostgreSQL type OID, as the wire sends them. */
-const DUCKDB_TYPE_OID = `CASE
-    WHEN data_type = 'BOOLEAN' THEN ${OID.bool}
-    WHEN data_type IN ('TINYINT', 'SMALLINT', 'UTINYINT') THEN ${OID.int2}
-    WHEN data_type IN ('INTEGER', 'USMALLINT') THEN ${OID.int4}
-    WHEN data_type IN ('BIGINT', 'UINTEGER') THEN ${OID.int8}
-    WHEN data_type IN ('UBIGINT', 'HUGEINT', 'UHUGEINT') OR data_type LIKE 'DECIMAL%' THEN ${OID.numeric}
-    WHEN data_type = 'FLOAT' THEN ${OID.float4}
-    WHEN data_type = 'DOUBLE' THEN ${OID.float8}
-    WHEN data_type = 'DATE' THEN ${OID.date}
-    WHEN data_type = 'TIME' THEN ${OID.time}
-    WHEN data_type LIKE 'TIMESTAMP WITH TIME ZONE' THEN ${OID.timestamptz}
-    WHEN data_type LIKE 'TIMESTAMP%' THEN ${OID.timestamp}
-    WHEN data_type = 'INTERVAL' THEN ${OID.interval}
-    WHEN data_type = 'UUID' THEN ${OID.uuid}
-    WHEN data_type = 'BLOB' THEN ${OID.bytea}
-    WHEN data_type = 'JSON' THEN ${OID.json}
-    WHEN data_type = 'VARCHAR' THEN ${OID.varchar}
-    ELSE ${OID.text}
-  END`;
+/** format_type's name of a type: an array's is its element's with []. */
+const displayName = (name: string): string =>
+  name.startsWith("_") ? `${displayName(name.slice(1))}[]` : (TYPE_DISPLAY[name] ?? name);
+
+/** DuckDB's type names (duckdb_columns().data_type, `{}` for the name) → PostgreSQL type OIDs, as the wire sends them. */
+const DUCKDB_TYPES: [string, number][] = [
+  ["{} = 'BOOLEAN'", OID.bool],
+  ["{} IN ('TINYINT', 'SMALLINT', 'UTINYINT')", OID.int2],
+  ["{} IN ('INTEGER', 'USMALLINT')", OID.int4],
+  ["{} IN ('BIGINT', 'UINTEGER')", OID.int8],
+  ["{} IN ('UBIGINT', 'HUGEINT', 'UHUGEINT') OR {} LIKE 'DECIMAL%'", OID.numeric],
+  ["{} = 'FLOAT'", OID.float4],
+  ["{} = 'DOUBLE'", OID.float8],
+  ["{} = 'DATE'", OID.date],
+  ["{} = 'TIME'", OID.time],
+  ["{} = 'TIMESTAMP WITH TIME ZONE'", OID.timestamptz],
+  ["{} LIKE 'TIMESTAMP%'", OID.timestamp],
+  ["{} = 'INTERVAL'", OID.interval],
+  ["{} = 'UUID'", OID.uuid],
+  ["{} = 'BLOB'", OID.bytea],
+  ["{} = 'JSON'", OID.json],
+  ["{} = 'VARCHAR'", OID.varchar],
+];
+
+const typeCase = (name: string, oidOf: (oid: number) => number): string =>
+  `CASE ${DUCKDB_TYPES.map(([test, oid]) => `WHEN ${test.replaceAll("{}", name)} THEN ${oidOf(oid)}`).join(" ")} ELSE ${OID.text} END`;
+
+/** A column's type OID: a list of a known type is that type's array. */
+const DUCKDB_TYPE_OID = `CASE WHEN data_type LIKE '%[]' THEN ${typeCase(
+  "data_type[:-3]",
+  (oid) => ARRAY_OID.get(oid) ?? OID.text,
+)} ELSE ${typeCase("data_type", (oid) => oid)} END`;
 
 const values = (rows: (string | number | null)[][]): string =>
   rows
@@ -151,9 +175,25 @@ const EMPTY_RELATIONS: Record<string, string> = {
     "oid INTEGER, collname VARCHAR, collnamespace INTEGER, collprovider VARCHAR, collcollate VARCHAR, collctype VARCHAR",
   pg_event_trigger: "oid INTEGER, evtname VARCHAR, evtevent VARCHAR",
   pg_matviews: "schemaname VARCHAR, matviewname VARCHAR, matviewowner VARCHAR, definition VARCHAR",
+  pg_stat_user_tables:
+    "relid INTEGER, schemaname VARCHAR, relname VARCHAR, seq_scan BIGINT, n_live_tup BIGINT, n_dead_tup BIGINT, last_analyze TIMESTAMPTZ",
 };
 
 const OWNER = "sluice";
+
+/** PostgreSQL's OIDs of the system catalogs tools name with ::regclass (`classoid = 'pg_class'::regclass`). */
+const SYSTEM_RELATION_OIDS: Record<string, number> = {
+  pg_type: 1247,
+  pg_attribute: 1249,
+  pg_proc: 1255,
+  pg_class: 1259,
+  pg_database: 1262,
+  pg_namespace: 2615,
+  pg_constraint: 2606,
+  pg_description: 2609,
+  pg_index: 2610,
+  pg_trigger: 2620,
+};
 
 /** Functions describing things the lake does not have (sequences, triggers, statistics objects): NULL. */
 const UNKNOWN_FUNCTIONS: Record<string, string[]> = {
@@ -168,6 +208,10 @@ const UNKNOWN_FUNCTIONS: Record<string, string[]> = {
   pg_get_ruledef: ["rule_oid", "pretty := false"],
   shobj_description: ["object_oid", "catalog_name"],
 };
+
+/** A type's I/O function, as pg_type names it (int4in; array_in for every array type). */
+const typeFunction = (kind: string): string =>
+  `CASE WHEN typcategory = 'A' THEN 'array_${kind}' ELSE typname || '${kind}' END`;
 
 /** The statements that create `sluice_pg` in a DuckDB instance; run once, before clients query. */
 export function pgCatalogSetupSql(): string {
@@ -188,7 +232,7 @@ export function pgCatalogSetupSql(): string {
       0,
       -1,
       0,
-      TYPE_DISPLAY[name] ?? name,
+      displayName(name),
     ]),
   )
     .replaceAll("'true'", "true")
@@ -196,8 +240,8 @@ export function pgCatalogSetupSql(): string {
   const statements = [
     `CREATE SCHEMA IF NOT EXISTS ${COMPAT_SCHEMA}`,
     `CREATE OR REPLACE VIEW ${COMPAT_SCHEMA}.pg_type AS SELECT *, 0 AS typcollation, false AS typnotnull,
-        true AS typisdefined, NULL::VARCHAR AS typdefault, typname || 'in' AS typinput, typname || 'out' AS typoutput,
-        typname || 'recv' AS typreceive, typname || 'send' AS typsend, 'i' AS typalign, 'p' AS typstorage,
+        true AS typisdefined, NULL::VARCHAR AS typdefault, ${typeFunction("in")} AS typinput,
+        ${typeFunction("out")} AS typoutput, ${typeFunction("recv")} AS typreceive, ${typeFunction("send")} AS typsend, 'i' AS typalign, 'p' AS typstorage,
         NULL::VARCHAR[] AS typacl
       FROM (VALUES
       ${types}) AS t(oid, typname, typnamespace, typowner, typlen, typbyval, typtype, typcategory, typdelim,
@@ -237,6 +281,10 @@ export function pgCatalogSetupSql(): string {
     `CREATE OR REPLACE VIEW ${COMPAT_SCHEMA}.pg_tables AS SELECT 'main' AS schemaname, relname AS tablename,
       '${OWNER}' AS tableowner, NULL::VARCHAR AS tablespace, false AS hasindexes, false AS hasrules,
       false AS hastriggers, false AS rowsecurity FROM (${RELATIONS})`,
+    `CREATE OR REPLACE VIEW ${COMPAT_SCHEMA}.pg_settings AS SELECT name, setting, NULL::VARCHAR AS unit,
+        'Sluice' AS category, '' AS short_desc, 'user' AS context, 'string' AS vartype, 'default' AS source,
+        setting AS boot_val, setting AS reset_val
+      FROM (VALUES ${values(serverParameters())}) AS t(name, setting)`,
     `CREATE OR REPLACE VIEW ${COMPAT_SCHEMA}.pg_views AS SELECT 'main' AS schemaname, NULL::VARCHAR AS viewname,
       '${OWNER}' AS viewowner, NULL::VARCHAR AS definition WHERE false`,
     ...Object.entries(EMPTY_RELATIONS).map(
@@ -254,6 +302,12 @@ export function pgCatalogSetupSql(): string {
         `CREATE OR REPLACE MACRO ${COMPAT_SCHEMA}.${name}(${parameters.join(", ")}) AS NULL::VARCHAR`,
     ),
     `CREATE OR REPLACE MACRO ${COMPAT_SCHEMA}.pg_get_userbyid(role_oid) AS '${OWNER}'`,
+    // Each element of an array with its position; only JDBC's key queries call it, over the empty pg_index.
+    `CREATE OR REPLACE MACRO ${COMPAT_SCHEMA}._pg_expandarray(items) AS {'x': items[1], 'n': 1}`,
+    `CREATE OR REPLACE MACRO ${COMPAT_SCHEMA}.system_relation_oid(relation_name) AS CASE relation_name
+      ${Object.entries(SYSTEM_RELATION_OIDS)
+        .map(([name, oid]) => `WHEN '${name}' THEN ${oid}`)
+        .join(" ")} END`,
     `CREATE OR REPLACE MACRO ${COMPAT_SCHEMA}.pg_table_is_visible(relation_oid) AS true`,
     `CREATE OR REPLACE MACRO ${COMPAT_SCHEMA}.pg_type_is_visible(type_oid) AS true`,
     `CREATE OR REPLACE MACRO ${COMPAT_SCHEMA}.pg_function_is_visible(function_oid) AS true`,
@@ -281,8 +335,10 @@ export function pgCatalogSetupSql(): string {
       (SELECT description FROM ${COMPAT_SCHEMA}.pg_description WHERE objoid = object_oid AND objsubid = 0)`,
     `CREATE OR REPLACE MACRO ${COMPAT_SCHEMA}.col_description(relation_oid, column_number) AS
       (SELECT description FROM ${COMPAT_SCHEMA}.pg_description WHERE objoid = relation_oid AND objsubid = column_number)`,
-    `CREATE OR REPLACE MACRO ${COMPAT_SCHEMA}.regclass_oid(relation_name) AS
-      (SELECT oid FROM ${COMPAT_SCHEMA}.pg_class WHERE relname = trim(string_split(relation_name, '.')[-1], '"'))`,
+    // A lake table's OID, or a system catalog's as PostgreSQL numbers it (pg_description.classoid).
+    `CREATE OR REPLACE MACRO ${COMPAT_SCHEMA}.regclass_oid(relation_name) AS coalesce(
+      (SELECT oid FROM ${COMPAT_SCHEMA}.pg_class WHERE relname = trim(string_split(relation_name, '.')[-1], '"')),
+      ${COMPAT_SCHEMA}.system_relation_oid(trim(string_split(relation_name, '.')[-1], '"')))`,
   ];
   return `${statements.join(";\n")};`;
 }
@@ -299,6 +355,7 @@ const DEFINED = new Set([
   "pg_database",
   "pg_tables",
   "pg_views",
+  "pg_settings",
   ...Object.keys(EMPTY_RELATIONS),
   ...Object.keys(UNKNOWN_FUNCTIONS),
   "pg_get_userbyid",
@@ -339,23 +396,53 @@ const DUCKDB_NAMES: Record<string, string> = {
 /** `pg_catalog.name` or a bare name (not after a dot or inside an identifier). */
 const CATALOG_NAME = /(?<![\w."])(?:"?pg_catalog"?\.)?"?([a-z_][a-z0-9_]*)"?(?![\w"])/gi;
 
+/** Who a statement runs for, for the functions that name them (current_user). */
+export interface SessionNames {
+  user: string;
+}
+
+/** What PostgreSQL's session functions answer here: the database is `sluice`, the user who logged in. */
+const sessionFunctions = (session: SessionNames): Record<string, string> => ({
+  current_user: sqlStringLiteral(session.user),
+  session_user: sqlStringLiteral(session.user),
+  current_role: sqlStringLiteral(session.user),
+  current_catalog: "'sluice'",
+});
+
+const sqlStringLiteral = (value: string): string => `'${value.replaceAll("'", "''")}'`;
+
 /**
  * A client's statement in DuckDB's terms: pg_catalog names Sluice defines go to `sluice_pg`,
- * PostgreSQL-only syntax becomes DuckDB's. Text inside string literals is left alone.
+ * PostgreSQL-only syntax becomes DuckDB's, and the session's names and parameters are PostgreSQL's
+ * (current_database() is `sluice`, current_setting('DateStyle') what SHOW says). Text inside string
+ * literals is left alone.
  */
-export function toDuckDbSql(sql: string): string {
+export function toDuckDbSql(sql: string, session: SessionNames): string {
   if (
-    !/pg_|format_type|_description|_privilege|regclass|regtype|collate|operator\s*\(|json_?b?_build|any\s*\(|~/i.test(
+    !/pg_|format_type|_description|_privilege|regclass|regtype|collate|operator\s*\(|json_?b?_build|any\s*\(|~|current_|session_user|::\s*bytea/i.test(
       sql,
     )
   )
     return sql;
-  // A literal's regclass is a lookup ('events'::regclass is the table's OID); done first, since
-  // the rewriting below sees the code between literals only.
-  const lookedUp = sql.replace(
-    /('(?:[^']|'')*')\s*::\s*(?:pg_catalog\s*\.\s*)?regclass\b/gi,
-    `${COMPAT_SCHEMA}.regclass_oid($1)`,
-  );
+  const names = sessionFunctions(session);
+  // Rewrites that read a literal come first, since the rewriting below sees the code between
+  // literals only: a literal's regclass is a lookup ('events'::regclass is the table's OID),
+  // a known parameter's current_setting its value, PostgreSQL's hex bytea its bytes.
+  const lookedUp = sql
+    .replace(
+      /('(?:[^']|'')*')\s*::\s*(?:pg_catalog\s*\.\s*)?regclass\b/gi,
+      `${COMPAT_SCHEMA}.regclass_oid($1)`,
+    )
+    .replace(
+      /(?<![\w.])(?:pg_catalog\s*\.\s*)?current_setting\s*\(\s*'([^']*)'\s*(?:,\s*\w+\s*)?\)/gi,
+      (match, name: string) => {
+        const value = parameterValue(name);
+        return value === undefined ? match : sqlStringLiteral(value);
+      },
+    )
+    .replace(/'\\x([0-9a-f]*)'\s*::\s*(?:pg_catalog\s*\.\s*)?bytea\b/gi, "unhex('$1')")
+    // A function named as regproc is compared by name: pg_type.typinput holds names here.
+    .replace(/'(?:pg_catalog\.)?(\w+)'\s*::\s*(?:pg_catalog\s*\.\s*)?regproc\b/gi, "'$1'");
   return mapOutsideStrings(lookedUp, (code) =>
     code
       .replace(/OPERATOR\s*\(\s*(?:pg_catalog\s*\.\s*)?([~!<>=]+)\s*\)/gi, " $1 ")
@@ -370,6 +457,7 @@ export function toDuckDbSql(sql: string): string {
       // A relation's OID as text would be its name; the catalogs that store one here are empty.
       .replace(/::\s*(?:pg_catalog\s*\.\s*)?regclass\b/gi, "::VARCHAR")
       .replace(/::\s*pg_catalog\s*\.\s*/gi, "::")
+      .replace(/\binformation_schema\s*\.\s*_pg_expandarray\b/gi, `${COMPAT_SCHEMA}._pg_expandarray`)
       // `x = ANY(array_column)`: DuckDB reads ANY as a subquery, which outer joins cannot hold.
       .replace(/([\w."]+)\s*=\s*ANY\s*\(\s*([\w."]+)\s*\)/gi, "list_contains($2, $1)")
       // In PostgreSQL a function in FROM with a table alias also names its one column so.
@@ -377,12 +465,18 @@ export function toDuckDbSql(sql: string): string {
         /(generate_series\s*\((?:[^()]|\([^()]*\))*\))\s+(?:AS\s+)?([a-z_]\w*)(?=\s*(?:,|\)|$|WHERE\b|JOIN\b))/gi,
         "$1 AS $2($2)",
       )
+      .replace(/(?<![\w."])(?:pg_catalog\s*\.\s*)?current_database\s*\(\s*\)/gi, "'sluice'")
       .replace(CATALOG_NAME, (match, name: string, offset: number, code: string) => {
-        if (DEFINED.has(name.toLowerCase())) return `${COMPAT_SCHEMA}.${name.toLowerCase()}`;
-        const renamed = DUCKDB_NAMES[name.toLowerCase()];
+        const lower = name.toLowerCase();
+        const isCall = /^\s*\(/.test(code.slice(offset + match.length));
+        if (DEFINED.has(lower)) return `${COMPAT_SCHEMA}.${lower}`;
+        // A session name (a keyword in PostgreSQL, so neither quoted nor called): PostgreSQL's answer.
+        const answer = names[lower];
+        if (answer !== undefined && !isCall && !match.includes('"')) return answer;
+        const renamed = DUCKDB_NAMES[lower];
         if (renamed) return renamed;
         // DuckDB's own functions (array_to_string, ...) are found unqualified.
-        return /^\s*\(/.test(code.slice(offset + match.length)) ? name : match;
+        return isCall ? name : match;
       }),
   ).replace(/(!?)~(\*?)\s*'((?:[^']|'')*)'/g, (_match, not: string, insensitive: string, pattern: string) => {
     // PostgreSQL's ~ matches anywhere in the text; DuckDB's must match all of it.

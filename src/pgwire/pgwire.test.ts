@@ -1,11 +1,14 @@
 import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { connect } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import pg from "pg";
 import postgres from "postgres";
 import { ADMIN_TOKEN, basicAuth, eventually, query, startTestServer } from "../server/test-support.js";
+import { userWithRole } from "../web/test-support.js";
+import { BI_QUERIES } from "./test-support.js";
 
 const run = promisify(execFile);
 
@@ -17,6 +20,7 @@ const missing = (check: string[], install: string): string | false => {
 const noPsql = missing(["psql", "--version"], "postgresql-client");
 const noPsycopg2 = missing(["/usr/bin/python3", "-c", "import psycopg2"], "python3-psycopg2");
 const noSqlAlchemy = missing(["/usr/bin/python3", "-c", "import sqlalchemy, psycopg2"], "python3-sqlalchemy");
+const noPsycopg3 = missing(["/usr/bin/python3", "-c", "import psycopg"], "python3-psycopg");
 
 describe("PostgreSQL wire protocol, with real clients", () => {
   let server: Awaited<ReturnType<typeof startTestServer>>;
@@ -128,61 +132,91 @@ describe("PostgreSQL wire protocol, with real clients", () => {
     }
   });
 
-  test("every sandbox escape, attempted as a viewer over HTTP and the Postgres port, is refused", async () => {
-    const accounts = server.sluice.accounts;
-    const viewer = accounts.createUser("escape-viewer", "viewer").user;
-    const { secret } = accounts.createToken(viewer, "escapes", "viewer");
+  test("every sandbox escape, attempted as a viewer over HTTP, the web app and the Postgres port, is refused", async () => {
+    const viewer = await userWithRole(server, "escape-viewer", "viewer");
     const lakeFile = `${server.dataDir}/lake/events/**/*.parquet`;
+    const catalogDb = `${server.dataDir}/catalog.db`;
+    const written = [
+      "/tmp/sluice-escape.csv",
+      `${server.dataDir}/lake/escape.parquet`,
+      "/tmp/sluice-escape.db",
+    ];
     const escapes = [
       "SELECT * FROM read_csv('/etc/passwd')",
       "SELECT * FROM read_text('/etc/hostname')",
+      "SELECT * FROM read_blob('/etc/hostname')",
       `SELECT count(*) FROM read_parquet('${lakeFile}')`,
       `SELECT count(*) FROM '${lakeFile}'`,
+      `SELECT * FROM read_text('${catalogDb}')`,
+      `SELECT * FROM sqlite_scan('${catalogDb}', 'files')`,
+      `SELECT * FROM '${catalogDb}'`,
       "SELECT * FROM glob('/*')",
+      `SELECT * FROM glob('${server.dataDir}/**')`,
       "SELECT * FROM query_table('events')",
       "SELECT getvariable('sluice_files_events')",
-      "COPY (SELECT 1) TO '/tmp/sluice-escape.csv'",
-      `COPY (SELECT 1) TO '${server.dataDir}/lake/escape.parquet'`,
-      "ATTACH '/tmp/sluice-escape.db'",
+      "SELECT current_setting('allowed_directories')",
+      `COPY (SELECT 1) TO '${written[0]}'`,
+      `COPY (SELECT 1) TO '${written[1]}'`,
+      `ATTACH '${written[2]}'`,
+      `ATTACH '${catalogDb}' AS catalog (TYPE sqlite)`,
       "INSTALL httpfs",
       "LOAD httpfs",
       "CREATE TABLE escape AS SELECT 1",
-      "DROP VIEW events",
+      "INSERT INTO events (event) VALUES ('x')",
+      "UPDATE events SET event = 'x'",
       "DELETE FROM events",
+      "DROP VIEW events",
+      "PRAGMA database_list",
+      "CALL pragma_database_list()",
+      "EXPORT DATABASE '/tmp/sluice-escape-export'",
+      `SELECT 1; COPY (SELECT 1) TO '${written[0]}'`,
+      `SELECT 1; ATTACH '${written[2]}'`,
+      "SET enable_external_access = true",
+      "SET allowed_directories = ['/']",
+      "RESET allowed_directories",
+      "SET lock_configuration = false",
+      "RESET lock_configuration",
+      "SET memory_limit = '1TB'",
     ];
-    const client = new pg.Client({ ...connection(), user: "escape-viewer", password: secret });
+    const client = new pg.Client({ ...connection(), user: "escape-viewer", password: viewer.token });
     await client.connect();
     try {
       for (const sql of escapes) {
-        const response = await fetch(`${server.url}/v1/query`, {
-          method: "POST",
-          headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" },
-          body: JSON.stringify({ sql }),
-        });
-        assert.ok([400, 403].includes(response.status), `HTTP ${response.status} for ${sql}`);
-        assert.ok(((await response.json()) as { error: string }).error.length > 0);
+        // The HTTP API with an API token, the web app's SQL editor (a signed-in session) and its charts.
+        for (const [path, body, headers] of [
+          ["/v1/query", { sql }, { authorization: `Bearer ${viewer.token}` }],
+          ["/v1/query", { sql }, { cookie: viewer.cookie, "x-sluice-csrf": "1" }],
+          [
+            "/v1/charts/preview",
+            { spec: { type: "table", query: { sql } } },
+            { cookie: viewer.cookie, "x-sluice-csrf": "1" },
+          ],
+        ] as const) {
+          const response = await fetch(`${server.url}${path}`, {
+            method: "POST",
+            headers: { ...headers, "content-type": "application/json" },
+            body: JSON.stringify(body),
+          });
+          assert.ok([400, 403].includes(response.status), `${path}: HTTP ${response.status} for ${sql}`);
+          const { error } = (await response.json()) as { error: string };
+          assert.match(
+            error,
+            /Not allowed|Only read-only|Permission Error|Parser Error|Catalog Error/,
+            `${path} ${sql}: ${error}`,
+          );
+        }
         await assert.rejects(client.query(sql), (error: Error & { code?: string }) => {
-          assert.ok(error.code && error.code !== "XX000", `${sql}: ${error.code} ${error.message}`);
+          assert.ok(
+            ["42501", "25006", "42601", "42P01"].includes(error.code ?? ""),
+            `${sql}: ${error.code} ${error.message}`,
+          );
           return true;
         });
       }
-      // Settings that would lift the sandbox: refused over HTTP; accepted and ignored by the Postgres
-      // port (tools send SETs of their own), where the sandbox then still holds.
-      for (const sql of ["SET enable_external_access = true", "SET allowed_directories = ['/']"]) {
-        const response = await fetch(`${server.url}/v1/query`, {
-          method: "POST",
-          headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" },
-          body: JSON.stringify({ sql }),
-        });
-        assert.equal(response.status, 400, sql);
-        await client.query(sql);
-        await assert.rejects(
-          client.query("SELECT * FROM read_csv('/etc/passwd')"),
-          /Permission Error|Not allowed/,
-        );
-      }
-      // What a viewer is for still works, on both paths.
+      for (const file of written) assert.equal(existsSync(file), false, `${file} was not written`);
+      // What a viewer is for still works, on both paths, and the sandbox still holds.
       assert.equal((await client.query("SELECT count(*) AS n FROM events")).rows[0]?.n > 0, true);
+      await assert.rejects(client.query("SELECT * FROM read_csv('/etc/passwd')"), { code: "42501" });
       assert.equal((await query(server.url, "SELECT count(*) FROM events")).rows.length, 1);
     } finally {
       await client.end();
@@ -270,7 +304,7 @@ describe("PostgreSQL wire protocol, with real clients", () => {
     assert.equal(stdout.trim(), "Order Completed|2\nSigned Up|1");
   });
 
-  test("psql's \\dt and \\d list the lake's tables and columns with PostgreSQL's types", {
+  test("psql's \\dt, \\d, \\l and \\dn list the lake's tables and columns with PostgreSQL's types", {
     skip: noPsql,
   }, async () => {
     const psql = (command: string) =>
@@ -287,6 +321,11 @@ describe("PostgreSQL wire protocol, with real clients", () => {
     assert.ok(columns.includes("event_id|character varying|||"), columns.join("\n"));
     assert.ok(columns.includes("ts|timestamp with time zone|||"), columns.join("\n"));
     assert.ok(columns.includes("properties|json|||"), columns.join("\n"));
+    const databases = (await psql("\\l")).stdout.trim().split("\n");
+    assert.match(databases[0] ?? "", /^sluice\|sluice\|UTF8\|/);
+    assert.deepEqual((await psql("\\dn")).stdout.trim().split("\n"), ["main|sluice"]);
+    // Several statements in one -c: each answers in turn, as PostgreSQL's simple protocol does.
+    assert.equal((await psql("SELECT 1 AS a; SELECT 'two' AS b; -- done")).stdout.trim(), "1\ntwo");
   });
 
   test("SQLAlchemy reflects tables, columns and their descriptions", { skip: noSqlAlchemy }, async () => {
@@ -342,5 +381,205 @@ conn.close()
 `;
     const { stdout } = await run("/usr/bin/python3", ["-c", script, ADMIN_TOKEN]);
     assert.equal(stdout.trim(), "[('user-1', 10.5)]");
+  });
+
+  test("an account logs in with its own name and password (SCRAM-SHA-256), with its role; wrong ones are refused", async () => {
+    const { accounts } = server.sluice;
+    const ann = accounts.createUser("ann", "viewer").user;
+    accounts.setPassword(ann.id, "ann's long password");
+    const bob = accounts.createUser("bob", "admin").user;
+    accounts.setPassword(bob.id, "bob's long password");
+    const asAnn = new pg.Client({ ...connection(), user: "ann", password: "ann's long password" });
+    await asAnn.connect();
+    try {
+      assert.deepEqual((await asAnn.query("SELECT current_user AS who")).rows, [{ who: "ann" }]);
+      // A viewer's login: the catalog's tables by name, never files.
+      await assert.rejects(
+        asAnn.query(`SELECT count(*) FROM read_parquet('${server.dataDir}/lake/events/**/*.parquet')`),
+        { code: "42501" },
+      );
+    } finally {
+      await asAnn.end();
+    }
+    const asBob = postgres({
+      ...connection(),
+      user: "bob",
+      password: "bob's long password",
+      onnotice: () => {},
+    });
+    try {
+      const [row] =
+        await asBob`SELECT current_user AS who, count(*)::INTEGER AS n FROM events WHERE event_id LIKE 'pg-%'`;
+      assert.deepEqual({ ...row }, { who: "bob", n: 3 });
+    } finally {
+      await asBob.end();
+    }
+    const refused = async (user: string, password: string) =>
+      assert.rejects(new pg.Client({ ...connection(), user, password }).connect(), { code: "28P01" }, user);
+    await refused("ann", "bob's long password");
+    await refused("nobody", "ann's long password");
+    accounts.updateUser(ann.id, { disabled: true });
+    await refused("ann", "ann's long password");
+    if (!noPsql) {
+      const { stdout } = await run(
+        "psql",
+        [
+          "-h",
+          "127.0.0.1",
+          "-p",
+          String(port),
+          "-U",
+          "bob",
+          "-d",
+          "sluice",
+          "-At",
+          "-c",
+          "SELECT current_user",
+        ],
+        { env: { ...process.env, PGPASSWORD: "bob's long password", PGCONNECT_TIMEOUT: "10" } },
+      );
+      assert.equal(stdout.trim(), "bob");
+    }
+  });
+
+  test("portals: postgres.js reads a result in row-limited Executes, each resumed after PortalSuspended", async () => {
+    const sql = postgres({ ...connection(), onnotice: () => {} });
+    try {
+      const batches: number[][] = [];
+      for await (const rows of sql`SELECT range::INTEGER AS i FROM range(${25}::INTEGER)`.cursor(10)) {
+        batches.push(rows.map((row) => row.i as number));
+      }
+      assert.deepEqual(
+        batches.map((batch) => batch.length),
+        [10, 10, 5],
+      );
+      assert.deepEqual(
+        batches.flat(),
+        Array.from({ length: 25 }, (_, i) => i),
+      );
+    } finally {
+      await sql.end();
+    }
+  });
+
+  test("values arrive in PostgreSQL's exact text format (node-postgres, parsers off)", async () => {
+    const client = new pg.Client({ ...connection(), types: { getTypeParser: () => (text: string) => text } });
+    await client.connect();
+    try {
+      const { rows, fields } =
+        await client.query(`SELECT 1::SMALLINT AS i2, 2::INTEGER AS i4, 9007199254740993::BIGINT AS i8,
+        0.1::FLOAT AS f4, 0.1::DOUBLE AS f8, 'NaN'::DOUBLE AS nan, -12345.678::DECIMAL(12,3) AS num, true AS b, 'tëxt' AS t,
+        DATE '2026-11-20' AS d, TIMESTAMP '2026-11-20 10:00:00.123456' AS ts, TIMESTAMPTZ '2026-11-20 10:00:00+00' AS tstz,
+        TIME '01:02:03' AS tm, INTERVAL '1 year 2 months -3 days 4 hours' AS iv, '{"a":[1,2]}'::JSON AS j,
+        '6ba7b810-9dad-11d1-80b4-00c04fd430c8'::UUID AS u, '\\xDE\\xAD'::BLOB AS bytes, [1, 2, NULL]::INTEGER[] AS ints,
+        ['a', 'b c', NULL, '"q\\', 'NULL', ''] AS texts, NULL::INTEGER AS nothing`);
+      assert.deepEqual(rows[0], {
+        i2: "1",
+        i4: "2",
+        i8: "9007199254740993",
+        f4: "0.1",
+        f8: "0.1",
+        nan: "NaN",
+        num: "-12345.678",
+        b: "t",
+        t: "tëxt",
+        d: "2026-11-20",
+        ts: "2026-11-20 10:00:00.123456",
+        tstz: "2026-11-20 10:00:00+00",
+        tm: "01:02:03",
+        iv: "1 year 2 mons -3 days +04:00:00",
+        j: '{"a":[1,2]}',
+        u: "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+        bytes: "\\xdead",
+        ints: "{1,2,NULL}",
+        texts: '{a,"b c",NULL,"\\"q\\\\","NULL",""}',
+        nothing: null,
+      });
+      assert.deepEqual(
+        fields.map((field) => field.dataTypeID),
+        [
+          21, 23, 20, 700, 701, 701, 1700, 16, 25, 1082, 1114, 1184, 1083, 1186, 114, 2950, 17, 1007, 1009,
+          23,
+        ],
+      );
+    } finally {
+      await client.end();
+    }
+  });
+
+  test("psycopg 3 reads every common type in text and in binary, and sends parameters both ways", {
+    skip: noPsycopg3,
+  }, async () => {
+    const script = `
+import datetime, decimal, json, psycopg, sys, uuid
+conn = psycopg.connect(host="127.0.0.1", port=${port}, user="admin", password=sys.argv[1], dbname="sluice")
+utc = datetime.timezone.utc
+params = (41, "x", b"\\xde\\xad\\xbe", datetime.date(2026, 1, 31), datetime.datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=utc),
+          uuid.UUID("6ba7b810-9dad-11d1-80b4-00c04fd430c8"), decimal.Decimal("-1.25"), 2.5, True)
+out = {}
+for binary in (False, True):
+    cur = conn.cursor(binary=binary)
+    cur.execute("""SELECT 1::SMALLINT, 2::INTEGER, 9007199254740993::BIGINT, 0.5::FLOAT, 0.1::DOUBLE, -12345.678::DECIMAL(12,3),
+        123456789012345678901234567890::HUGEINT, 0.001::DECIMAL(10,4), true, 'tëxt', DATE '2026-11-20',
+        TIMESTAMP '2026-11-20 10:00:00.123456', TIMESTAMPTZ '2026-11-20 10:00:00.5+00', TIME '01:02:03.5',
+        INTERVAL '1 month 2 days 3 seconds', '{"a":[1,2]}'::JSON, '6ba7b810-9dad-11d1-80b4-00c04fd430c8'::UUID,
+        '\\\\xDE\\\\xAD'::BLOB, [1, 2, NULL]::INTEGER[], ['a', 'b c', NULL, '"q"'], [0.5, 1.25]::DECIMAL(5,2)[], NULL::INTEGER""")
+    values = cur.fetchone()
+    cur.execute("SELECT %s::INTEGER + 1, %s, octet_length(%s::BLOB), %s::DATE + 1, %s::TIMESTAMPTZ, %s::UUID, %s::DECIMAL(10,2), %s::DOUBLE * 2, NOT %s::BOOLEAN", params, binary=binary)
+    out["binary" if binary else "text"] = [repr(values), repr(cur.fetchone())]
+print(json.dumps(out))
+`;
+    const { stdout } = await run("/usr/bin/python3", ["-c", script, ADMIN_TOKEN]);
+    const results = JSON.parse(stdout) as Record<"text" | "binary", [string, string]>;
+    const expected = [
+      "(1, 2, 9007199254740993, 0.5, 0.1, Decimal('-12345.678'), Decimal('123456789012345678901234567890'), " +
+        "Decimal('0.0010'), True, 'tëxt', datetime.date(2026, 11, 20), datetime.datetime(2026, 11, 20, 10, 0, 0, 123456), " +
+        "datetime.datetime(2026, 11, 20, 10, 0, 0, 500000, tzinfo=datetime.timezone.utc), datetime.time(1, 2, 3, 500000), " +
+        "datetime.timedelta(days=32, seconds=3), {'a': [1, 2]}, UUID('6ba7b810-9dad-11d1-80b4-00c04fd430c8'), b'\\xde\\xad', " +
+        "[1, 2, None], ['a', 'b c', None, '\"q\"'], [Decimal('0.50'), Decimal('1.25')], None)",
+      "(42, 'x', 3, datetime.date(2026, 2, 1), datetime.datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=datetime.timezone.utc), " +
+        "UUID('6ba7b810-9dad-11d1-80b4-00c04fd430c8'), Decimal('-1.25'), 5.0, False)",
+    ];
+    assert.deepEqual(results.text, expected);
+    assert.deepEqual(results.binary, expected);
+  });
+
+  test("fifty sessions at once each get their own answer", async () => {
+    const clients = Array.from({ length: 50 }, () => new pg.Client(connection()));
+    await Promise.all(clients.map((client) => client.connect()));
+    try {
+      const answers = await Promise.all(
+        clients.map((client, index) =>
+          client.query(
+            "SELECT $1::INTEGER * 2 AS doubled, count(*)::INTEGER AS n FROM events WHERE event_id LIKE 'pg-%'",
+            [index],
+          ),
+        ),
+      );
+      assert.deepEqual(
+        answers.map((answer) => answer.rows[0]),
+        clients.map((_, index) => ({ doubled: index * 2, n: 3 })),
+      );
+    } finally {
+      await Promise.all(clients.map((client) => client.end()));
+    }
+  });
+
+  test("BI tools' start-up and introspection queries (JDBC, DBeaver, Metabase, Superset, Tableau) answer", async () => {
+    const client = new pg.Client({ ...connection(), user: "analyst" });
+    await client.connect();
+    try {
+      for (const [tool, sql, check] of BI_QUERIES) {
+        // Simple protocol, then extended (as JDBC and most drivers send them).
+        for (const values of [undefined, []]) {
+          const result = await client.query(sql, values).catch((error: Error) => {
+            throw new Error(`${tool}: ${error.message}`);
+          });
+          check(result.rows, tool);
+        }
+      }
+    } finally {
+      await client.end();
+    }
   });
 });

@@ -6,11 +6,23 @@
  */
 import { randomInt } from "node:crypto";
 import type { Socket } from "node:net";
-import type { DuckDBValue } from "@duckdb/node-api";
-import { type AccessOptions, QueryError, type ResultColumn, type Warehouse } from "../warehouse/index.js";
+import { DuckDBTypeId, type DuckDBValue } from "@duckdb/node-api";
+import {
+  type AccessOptions,
+  QueryError,
+  QueryTimeout,
+  type ResultColumn,
+  type Warehouse,
+} from "../warehouse/index.js";
 import { toDuckDbSql } from "./pg-catalog.js";
 import { MECHANISM, ScramError, type ScramExchange, type ScramVerifiers } from "./scram.js";
-import { answerLocally, type LocalAnswer, SERVER_PARAMETERS } from "./statements.js";
+import {
+  answerLocally,
+  type LocalAnswer,
+  SERVER_PARAMETERS,
+  SettingRefused,
+  splitStatements,
+} from "./statements.js";
 import {
   canSendBinary,
   decodeBinaryParameter,
@@ -62,6 +74,8 @@ export interface SessionOptions {
   registry: Map<string, Session>;
   /** The warehouse options a logged-in role's statements run with. */
   accessFor(role: string): AccessOptions;
+  /** The query engine's settings (lower case), which SET may not name. */
+  engineSettings: ReadonlySet<string>;
 }
 
 interface PreparedStatement {
@@ -73,7 +87,7 @@ interface PreparedStatement {
 
 interface Portal {
   statement: PreparedStatement;
-  params: (string | null)[];
+  params: (string | Buffer | null)[];
   /** Per result column: 0 text, 1 binary (after applying the client's format codes). */
   resultFormats: number[];
   /** Filled on first Describe or Execute; consumed by Execute. */
@@ -244,13 +258,18 @@ export class Session {
     this.#ready();
   }
 
+  /** A Query message: each of its statements in turn, as PostgreSQL does, until one fails. */
   async #simpleQuery(sql: string): Promise<void> {
     try {
-      if (sql.trim() === "" || /^[\s;]*$/.test(sql)) {
-        this.socket.write(emptyQueryResponse());
-      } else {
-        const statement = { sql: toDuckDbSql(sql), declaredTypes: [], local: answerLocally(sql) };
-        const portal: Portal = { statement, params: [], resultFormats: [], result: null };
+      const statements = splitStatements(sql);
+      if (statements.length === 0) this.socket.write(emptyQueryResponse());
+      for (const text of statements) {
+        const portal: Portal = {
+          statement: this.#prepare(text, []),
+          params: [],
+          resultFormats: [],
+          result: null,
+        };
         await this.#run(portal);
         this.#sendRows(portal, 0, true);
       }
@@ -258,6 +277,14 @@ export class Session {
       this.#sendError(error);
     }
     this.socket.write(readyForQuery(this.#transaction));
+  }
+
+  #prepare(sql: string, declaredTypes: number[]): PreparedStatement {
+    return {
+      sql: toDuckDbSql(sql, { user: this.#user }),
+      declaredTypes,
+      local: answerLocally(sql, this.options.engineSettings),
+    };
   }
 
   /** Runs one extended-protocol step; an error skips the rest until Sync, as PostgreSQL does. */
@@ -276,11 +303,11 @@ export class Session {
     const count = reader.int16();
     const declaredTypes: number[] = [];
     for (let index = 0; index < count; index++) declaredTypes.push(reader.int32());
-    this.#statements.set(name, { sql: toDuckDbSql(sql), declaredTypes, local: answerLocally(sql) });
+    this.#statements.set(name, this.#prepare(sql, declaredTypes));
     this.socket.write(parseComplete());
   }
 
-  #bind(reader: MessageReader): void {
+  async #bind(reader: MessageReader): Promise<void> {
     const portalName = reader.cstring();
     const statementName = reader.cstring();
     const statement = this.#statements.get(statementName);
@@ -289,7 +316,8 @@ export class Session {
     const formats: number[] = [];
     for (let index = 0; index < formatCount; index++) formats.push(reader.int16());
     const paramCount = reader.int16();
-    const params: (string | null)[] = [];
+    const params: (string | Buffer | null)[] = [];
+    let types = statement.declaredTypes;
     for (let index = 0; index < paramCount; index++) {
       const length = reader.int32();
       if (length === -1) {
@@ -298,11 +326,13 @@ export class Session {
       }
       const data = reader.bytes(length);
       const format = formats.length === 1 ? formats[0] : (formats[index] ?? 0);
-      params.push(
-        format === 1
-          ? decodeBinaryParameter(data, statement.declaredTypes[index] ?? 0)
-          : data.toString("utf8"),
-      );
+      if (format !== 1) {
+        params.push(data.toString("utf8"));
+        continue;
+      }
+      // A binary value is read by its type: the declared one, else the one the statement expects.
+      if (!types[index]) types = await this.#parameterTypes(statement);
+      params.push(decodeBinaryParameter(data, types[index] ?? 0));
     }
     const resultCount = reader.int16();
     const resultFormats: number[] = [];
@@ -325,11 +355,7 @@ export class Session {
         return;
       }
       const description = await this.options.warehouse.describe(statement.sql, this.#access);
-      const oids = description.parameters.map((typeId, index) => {
-        const declared = statement.declaredTypes[index] ?? 0;
-        return declared !== 0 ? declared : typeId === 0 ? OID.text : pgTypeOidOfId(typeId);
-      });
-      this.socket.write(parameterDescription(oids));
+      this.socket.write(parameterDescription(parameterOids(statement, description.parameters)));
       this.socket.write(
         description.columns.length > 0 ? rowDescription(resultFields(description.columns, [])) : noData(),
       );
@@ -340,6 +366,13 @@ export class Session {
     await this.#run(portal);
     const fields = portal.result?.fields ?? [];
     this.socket.write(fields.length > 0 ? rowDescription(fields) : noData());
+  }
+
+  /** The parameter types of a statement: as declared, else as DuckDB infers them. */
+  async #parameterTypes(statement: PreparedStatement): Promise<number[]> {
+    if (statement.local) return statement.declaredTypes;
+    const description = await this.options.warehouse.describe(statement.sql, this.#access);
+    return parameterOids(statement, description.parameters);
   }
 
   async #execute(reader: MessageReader): Promise<void> {
@@ -412,7 +445,7 @@ export class Session {
         dataRow(
           row.map((value, column) => {
             const field = result.fields[column] as FieldDescription;
-            return field.format === 1 ? encodeBinary(value, field.typeOid) : encodeText(value);
+            return field.format === 1 ? encodeBinary(value, field.typeOid) : encodeText(value, field.typeOid);
           }),
         ),
       );
@@ -476,7 +509,9 @@ class TransactionAbortedError extends Error {
 }
 
 function errorFields(error: unknown): ErrorFields {
-  if (error instanceof CanceledError) return { severity: "ERROR", code: "57014", message: error.message };
+  if (error instanceof CanceledError || error instanceof QueryTimeout)
+    return { severity: "ERROR", code: "57014", message: error.message };
+  if (error instanceof SettingRefused) return { severity: "ERROR", code: "42501", message: error.message };
   if (error instanceof TransactionAbortedError)
     return { severity: "ERROR", code: "25P02", message: error.message };
   const message = error instanceof Error ? error.message : String(error);
@@ -486,13 +521,27 @@ function errorFields(error: unknown): ErrorFields {
 /** An SQLSTATE for DuckDB's error classes, so clients can tell them apart. */
 function sqlState(message: string): string {
   if (message.startsWith("Only read-only")) return "25006";
-  if (message.startsWith("Permission Error") || message.startsWith("Not allowed")) return "42501";
+  if (
+    message.startsWith("Permission Error") ||
+    message.startsWith("Not allowed") ||
+    /disabled (?:through|by) configuration/.test(message)
+  )
+    return "42501";
   if (message.startsWith("Parser Error")) return "42601";
   if (message.startsWith("Catalog Error")) return "42P01";
   if (message.startsWith("Binder Error")) return "42703";
   if (message.startsWith("Conversion Error") || message.startsWith("Invalid Input Error")) return "22P02";
   if (message.startsWith("INTERRUPT")) return "57014";
+  if (message.startsWith("Out of Memory")) return "53200";
   return "XX000";
+}
+
+/** OIDs of a statement's parameters: as the client declared them, else from DuckDB's types (text when open). */
+function parameterOids(statement: PreparedStatement, inferred: DuckDBTypeId[]): number[] {
+  return inferred.map((typeId, index) => {
+    const declared = statement.declaredTypes[index] ?? 0;
+    return declared !== 0 ? declared : typeId === DuckDBTypeId.INVALID ? OID.text : pgTypeOidOfId(typeId);
+  });
 }
 
 function resultFields(columns: ResultColumn[], formats: number[]): FieldDescription[] {

@@ -7,6 +7,7 @@ export {
   type AccessOptions,
   QueryError,
   type QueryResult,
+  QueryTimeout,
   type ResultColumn,
   type RowsOptions,
   type RowsResult,

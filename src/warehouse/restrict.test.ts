@@ -58,9 +58,20 @@ describe("a restricted reader's SQL reaches the catalog's tables by name, never 
     );
   });
 
-  test("SQL that is not SQL gets DuckDB's parser error; other statements the read-only rule", async () => {
+  test("SQL that is not SQL gets DuckDB's parser error; writes the read-only rule; PRAGMA is an admin's", async () => {
     assert.match(await refusal("SELEC 1"), /^Parser Error/);
     assert.match(await refusal("CREATE TABLE t AS SELECT 1"), /^Only read-only queries/);
+    assert.match(await refusal("UPDATE events SET event = 'x'"), /^Only read-only queries/);
+    assert.match(await refusal("SELECT 1; COPY (SELECT 1) TO 'x.csv'"), /^Only read-only queries/);
+    assert.match(
+      await refusal("PRAGMA table_info('secret_raw')"),
+      /^Not allowed: PRAGMA calls table functions/,
+    );
+    assert.equal(
+      (await lake.warehouse.query("PRAGMA database_list")).rows.length,
+      1,
+      "an admin's PRAGMA runs",
+    );
   });
 
   test("a hidden table is refused however it is named; an admin reads it and the files", async () => {

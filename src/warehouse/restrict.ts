@@ -65,7 +65,14 @@ export async function restrictionProblem(
   if (tree.error) {
     // Not SQL, or not a SELECT: DuckDB's parser error and the read-only rule, checked next, say so
     // better. Anything else that cannot be checked does not run.
-    if (tree.error_type === "parser" || /Only SELECT statements/.test(tree.error_message ?? "")) return null;
+    if (tree.error_type === "parser") return null;
+    if (/Only SELECT statements/.test(tree.error_message ?? "")) {
+      // Writes, settings and COPY are the read-only rule's to refuse; but a PRAGMA becomes a call of
+      // a table function (pragma_table_info, ...) that passes that rule unchecked by this one.
+      return /(?:^|;)\s*PRAGMA\b/i.test(checked)
+        ? "PRAGMA calls table functions; only admins may use it"
+        : null;
+    }
     return `this statement cannot be checked for access (${tree.error_message}), so only admins may run it`;
   }
   const hidden = new Set(restriction.hiddenTables.map((name) => name.toLowerCase()));

@@ -34,9 +34,18 @@ export interface AccessOptions {
 /** SQL refused because of who runs it (a restricted reader), not because it is wrong. */
 export class AccessError extends QueryError {}
 
+/** A query stopped because it ran past the timeout (`query_timeout_ms`). */
+export class QueryTimeout extends QueryError {
+  constructor(timeoutMs: number) {
+    super(
+      `canceling statement due to statement timeout: it ran longer than ${timeoutMs} ms (query_timeout_ms)`,
+    );
+  }
+}
+
 export interface RowsOptions extends AccessOptions {
-  /** Values of `$1`, `$2`, … as text, or null. */
-  params?: (string | null)[];
+  /** Values of `$1`, `$2`, … as text (cast to the type the statement expects), bytes (BLOB), or null. */
+  params?: (string | Uint8Array | null)[];
   maxRows?: number;
   /** Interrupts the query. */
   signal?: AbortSignal;
@@ -122,7 +131,8 @@ export class Warehouse {
       const prepared = await connection.prepare(sql);
       params.forEach((value, index) => {
         if (value === null) prepared.bindNull(index + 1);
-        else prepared.bindVarchar(index + 1, value);
+        else if (typeof value === "string") prepared.bindVarchar(index + 1, value);
+        else prepared.bindBlob(index + 1, value);
       });
       return prepared.streamAndReadUntil(maxRows + 1);
     });
@@ -205,7 +215,11 @@ export class Warehouse {
     const pooled = this.#idle.pop() ?? { connection: await this.#options.engine.connect(), lists: new Map() };
     const { connection } = pooled;
     const interrupt = () => connection.interrupt();
-    const timer = setTimeout(interrupt, this.#options.timeoutMs);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      interrupt();
+    }, this.#options.timeoutMs);
     options.signal?.addEventListener("abort", interrupt);
     try {
       await this.#useSnapshot(pooled, lease, sql);
@@ -215,6 +229,7 @@ export class Warehouse {
         await this.#checkReadOnly(connection, sql);
         return await work(connection);
       } catch (error) {
+        if (timedOut) throw new QueryTimeout(this.#options.timeoutMs);
         throw error instanceof QueryError
           ? error
           : new QueryError(error instanceof Error ? error.message : String(error));
@@ -242,7 +257,18 @@ export class Warehouse {
       throw new QueryError(String((error as Error).message).replace(/^Failed to extract statements: /, ""));
     }
     for (let index = 0; index < statements.count; index++) {
-      const type = (await statements.prepare(index)).statementType;
+      let type: StatementType;
+      try {
+        type = (await statements.prepare(index)).statementType;
+      } catch (error) {
+        // A write that does not bind (UPDATE of a view) would be refused by its binder error:
+        // say what matters instead, when the parser alone knows it is no SELECT.
+        if (await notOnlySelects(connection, sql)) {
+          const which = statements.count === 1 ? "this statement is" : "not every statement is";
+          throw new QueryError(`Only read-only queries (SELECT, EXPLAIN) can run here; ${which} a SELECT.`);
+        }
+        throw error;
+      }
       if (type !== StatementType.SELECT && type !== StatementType.EXPLAIN) {
         const name = StatementType[type] ?? String(type);
         throw new QueryError(
@@ -406,6 +432,14 @@ const IDLE_CONNECTIONS = 4;
 export const EMPTY_FILES_DIR = "_empty";
 
 const filesVariable = (table: TableDef): string => `sluice_files_${table.name.toLowerCase()}`;
+
+/** Whether DuckDB's parser finds a statement other than SELECT in `sql` (EXPLAIN counts as what it explains). */
+async function notOnlySelects(connection: DuckDBConnection, sql: string): Promise<boolean> {
+  const explained = sql.replace(/^\s*EXPLAIN(?:\s+ANALYZE)?\s+/i, "");
+  const reader = await connection.runAndReadAll(`SELECT json_serialize_sql(${sqlString(explained)})`);
+  const tree = JSON.parse(String(reader.getRowsJson()[0]?.[0])) as { error_message?: string };
+  return /Only SELECT statements/.test(tree.error_message ?? "");
+}
 
 function describeColumns(names: string[], types: DuckDBType[]): ResultColumn[] {
   return names.map((name, index) => ({ name, type: types[index] as DuckDBType }));
