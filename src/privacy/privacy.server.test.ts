@@ -617,7 +617,13 @@ describe("the raw zone", () => {
   test("keeps events unobfuscated in events_raw, for its own shorter retention; forget reaches it", async () => {
     const old = new Date(Date.now() - 10 * 86_400_000).toISOString();
     const batch = [
-      { type: "identify", userId: "raw-user", messageId: "raw-1", traits: { email: EMAIL } },
+      {
+        type: "identify",
+        userId: "raw-user",
+        messageId: "raw-1",
+        traits: { email: EMAIL },
+        context: { ip: IPV4 },
+      },
       { type: "track", event: "Old", userId: "raw-user-2", messageId: "raw-2", timestamp: old, traits: {} },
     ];
     assert.equal((await send(server, "/v1/batch", { batch })).status, 200);
@@ -629,9 +635,25 @@ describe("the raw zone", () => {
       [[piiToken(secret, EMAIL)]],
     );
     assert.deepEqual(
-      (await query(server.url, "SELECT traits->>'email' FROM events_raw WHERE event_id = 'raw-1'")).rows,
-      [[EMAIL]],
+      (
+        await query(
+          server.url,
+          "SELECT traits->>'email', ip, context->>'ip' FROM events_raw WHERE event_id = 'raw-1'",
+        )
+      ).rows,
+      [[EMAIL, IPV4, IPV4]],
     );
+    assert.deepEqual(
+      (await query(server.url, "SELECT ip, context->>'ip' FROM events WHERE event_id = 'raw-1'")).rows,
+      [["203.0.113.0", "203.0.113.0"]],
+    );
+    // Profiles keep top values and every viewer reads them: the raw zone is not profiled.
+    const profile = await fetch(`${server.url}/v1/quality/profiles/events_raw`, {
+      method: "POST",
+      headers: { authorization: bearer() },
+    });
+    assert.equal(profile.status, 404);
+    assert.match(((await profile.json()) as { error: string }).error, /events_raw is the raw zone/);
 
     // Readable by admins only: a viewer's token gets a 403 naming the rule.
     const accounts = server.sluice.accounts;

@@ -11,6 +11,7 @@ import { join, resolve } from "node:path";
 import type { DuckDBInstance } from "@duckdb/node-api";
 import type { Catalog, DataFile, TableDef } from "../catalog/index.js";
 import type { Config } from "../config/index.js";
+import { RAW_TABLE } from "../privacy/index.js";
 import { createEngine, sqlIdent, sqlString, Warehouse } from "../warehouse/index.js";
 import { Alerter, failureAlert, recoveryAlert } from "./alerts.js";
 import type { CheckContext, Outcome } from "./checks/check.js";
@@ -156,6 +157,10 @@ export class Quality {
    * partitioned one per partition, those given or those whose rows changed. Returns the new profiles.
    */
   async profileTable(name: string, options: ProfileOptions = {}): Promise<Profile[]> {
+    // Profiles keep columns' top values and every viewer reads them; the raw zone is for admins only.
+    if (name === RAW_TABLE) {
+      throw new QualityError(`${RAW_TABLE} is the raw zone (personal data as received): it is not profiled`);
+    }
     const table = await this.table(name);
     const lease = await this.#catalog.lease(600_000);
     try {
