@@ -161,11 +161,16 @@ describe("retention and forget on a running server", () => {
       [["other-on-device"]],
     );
 
+    // Again, by an admin user's API token and naming no one: the log names the user.
+    const accounts = server.sluice.accounts;
+    const { secret: token } = accounts.createToken(accounts.createUser("alice", "admin").user, "t", "admin");
     const repeated = (await (
-      await admin(server, "POST", "/v1/privacy/forget", { user_id: "forget-me" })
-    ).json()) as {
-      total_rows: number;
-    };
+      await fetch(`${server.url}/v1/privacy/forget`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ user_id: "forget-me" }),
+      })
+    ).json()) as { total_rows: number };
     assert.equal(repeated.total_rows, 0);
     const log = (await (await admin(server, "GET", "/v1/privacy/deletions")).json()) as {
       deletions: { requested_by: string; total_rows: number }[];
@@ -173,7 +178,7 @@ describe("retention and forget on a running server", () => {
     assert.deepEqual(
       log.deletions.map(({ requested_by, total_rows }) => ({ requested_by, total_rows })),
       [
-        { requested_by: "api", total_rows: 0 },
+        { requested_by: "alice", total_rows: 0 },
         { requested_by: "dpo", total_rows: 4 },
       ],
     );

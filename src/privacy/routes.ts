@@ -4,7 +4,8 @@
  * - `PUT /v1/privacy/policy` `{"policy": {"*": {"traits.email": "mask"}, "shop": {...}}}`: replaces
  *   it (stored in the data dir, over sluice.yaml's); it applies to events received from then on.
  * - `DELETE /v1/privacy/policy`: back to sluice.yaml's `pii_policy`.
- * - `POST /v1/privacy/forget` `{"user_id": "...", "requested_by": "..."}`: removes the user's rows.
+ * - `POST /v1/privacy/forget` `{"user_id": "...", "requested_by": "..."}`: removes the user's rows
+ *   (`requested_by` defaults to the signed-in user or token's owner).
  * - `GET /v1/privacy/deletions?limit=N`: the deletion log, newest first.
  * - `POST /v1/privacy/retention/run`: applies the retention rules now.
  */
@@ -16,10 +17,12 @@ export interface PrivacyRoutesOptions {
   privacy: Privacy;
   authorized(request: FastifyRequest): boolean;
   unauthorized(reply: FastifyReply): FastifyReply;
+  /** Who makes an authorized request (a user name), for the deletion log when the body names no one. */
+  requester(request: FastifyRequest): string;
 }
 
 export async function privacyRoutes(app: FastifyInstance, options: PrivacyRoutesOptions): Promise<void> {
-  const { privacy, authorized, unauthorized } = options;
+  const { privacy, authorized, unauthorized, requester } = options;
 
   app.get("/v1/privacy/policy", async (request, reply) => {
     if (!authorized(request)) return unauthorized(reply);
@@ -61,7 +64,7 @@ export async function privacyRoutes(app: FastifyInstance, options: PrivacyRoutes
       return reply.code(400).send({ error: 'field "requested_by" must be a string' });
     }
     try {
-      return reply.send(await privacy.forget(userId, requestedBy || "api"));
+      return reply.send(await privacy.forget(userId, requestedBy || requester(request)));
     } catch (error) {
       if (error instanceof LoaderBehindError) return reply.code(503).send({ error: error.message });
       throw error;

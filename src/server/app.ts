@@ -192,6 +192,10 @@ export function buildApp(sluice: Sluice): FastifyInstance {
     privacy: sluice.privacy,
     authorized: (request) => access.allows(request, "admin"),
     unauthorized: (reply) => access.refuse(reply),
+    requester: (request) => {
+      const decision = access.auth.identify(request.method, request.headers);
+      return "principal" in decision ? (decision.principal.user?.username ?? "admin token") : "api";
+    },
   });
 
   app.register(transformRoutes, {
