@@ -273,11 +273,6 @@ function queryOf(url: string): string {
   return query < 0 ? "" : url.slice(query + 1);
 }
 
-/**
- * A query's result as CSV, streamed as DuckDB produces it (no row limit: this is the download
- * path). An error before the first row is a 400; after it, the response is cut short, so a
- * client never mistakes a partial download for a whole one. A client that goes away stops the query.
- */
 /** The result format an `Accept` header asks for; JSON unless CSV or Arrow is named. */
 function formatAccepted(accept: string | undefined): "json" | "csv" | "arrow" {
   if (accept?.includes(ARROW_STREAM_TYPE)) return "arrow";
@@ -312,7 +307,11 @@ const ENCODINGS: Record<"csv" | "arrow", ResultEncoding> = {
   },
 };
 
-/** Streams a result as it is read, without a row limit; a client that goes away stops the query. */
+/**
+ * Streams a result (CSV or Arrow) as DuckDB produces it, without a row limit: the download path.
+ * An error before the first row is a 400; after it, the response is cut short, so a client never
+ * mistakes a partial download for a whole one. A client that goes away stops the query.
+ */
 async function streamResult(
   sluice: Sluice,
   sql: string,
