@@ -1,17 +1,22 @@
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { DuckDBInstance } from "@duckdb/node-api";
 import type { CanonicalEvent } from "../collect/model.js";
 import { type PreparedRequest, prepare, type RequestToPrepare } from "../collect/prepare.js";
 import { DEFAULT_LIMITS } from "../collect/request.js";
+import { loadConfig } from "../config/index.js";
 import { doorPolicy, PolicyCell } from "./door.js";
 import { compileRules, maskValue, piiToken } from "./obfuscate.js";
 import { DEFAULT_RULES, effectiveRules, type PiiPolicy, PolicyError, parsePolicy } from "./policy.js";
 import { compileScrubber } from "./quarantine.js";
 import { hmacSql, retentionRules } from "./retention.js";
 import { queryAccess } from "./start.js";
+import { doorSettings } from "./store.js";
 
 const SECRET = "test-secret";
 
@@ -317,6 +322,32 @@ describe("the PII policy", () => {
       );
     }
   });
+});
+
+test("sluice.yaml sets the policy and the secret; a mistake in it is named at start-up", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "sluice-privacy-"));
+  try {
+    const yaml = (policy: string) =>
+      writeFile(join(dir, "sluice.yaml"), `pii_secret: from-yaml\npii_policy:\n${policy}`);
+    await yaml('  "*":\n    properties.phone: mask\n  snowplow:\n    uid: hash\n    ip: keep\n');
+    const settings = doorSettings(loadConfig({ env: {}, overrides: { data_dir: dir } }));
+    assert.equal(settings.secret, "from-yaml");
+    assert.deepEqual(settings.policy, {
+      "*": { "properties.phone": "mask" },
+      snowplow: { user_id: "hash", ip: "keep" },
+    });
+    const snowplow = event({ source: "snowplow", user_id: "babbage", ip: "203.0.113.77" });
+    doorPolicy(new PolicyCell(settings).handle).forSource("snowplow").apply?.(snowplow);
+    assert.equal(snowplow.user_id, piiToken("from-yaml", "babbage"));
+    assert.equal(snowplow.ip, "203.0.113.77");
+    await yaml("  shop:\n    traits.email: shred\n");
+    assert.throws(
+      () => doorSettings(loadConfig({ env: {}, overrides: { data_dir: dir } })),
+      /pii_policy\.shop: the action for traits\.email must be one of hash, mask, truncate_ip, drop, keep/,
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test("only admins may read the raw zone", () => {
