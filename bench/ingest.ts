@@ -3,10 +3,10 @@
  * server on loopback, then proof that every acknowledged event is in the lake
  * exactly once.
  *
- * (a) 100-event `POST /v1/batch` requests from autocannon, as fast as they are
- *     acknowledged: events/s, ack latency, peak server memory.
- * (b) 1-event `POST /v1/track`: the highest request rate (autocannon), then a
- *     steady half of it (paced, see paced-load.ts) for p99 latency.
+ * (a) 100-event `POST /v1/batch` requests, as fast as they are acknowledged
+ *     (closed loop, see http-load.ts): events/s, ack latency, peak server memory.
+ * (b) 1-event `POST /v1/track`: the highest request rate (closed loop), then a
+ *     steady half of it (paced) for p99 latency.
  *
  * Every request carries unique messageIds (`<run>-<phase><request number>-<i>`),
  * so dedupe drops nothing and each request's events can be found in SQL.
@@ -14,10 +14,9 @@
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import autocannon from "autocannon";
 import { startBareServer } from "./lib/bare-http.js";
 import { basicAuth, query, sqlString } from "./lib/client.js";
-import { pacedLoad } from "./lib/paced-load.js";
+import { closedLoad, type LoadResult, pacedLoad } from "./lib/http-load.js";
 import type { ParamSpecs, ParamValues } from "./lib/params.js";
 import { findProfile, summarizeProfile } from "./lib/profile.js";
 import {
@@ -92,7 +91,7 @@ export async function runIngest(params: IngestParams): Promise<void> {
   try {
     // (a) batches
     const batchTag = `${runTag}-b`;
-    const batch = await autocannonPhase(server, {
+    const batch = await closedPhase(server, {
       tag: batchTag,
       path: "/v1/batch",
       templates: batchTemplates(batchTag, params["batch-size"]),
@@ -101,7 +100,7 @@ export async function runIngest(params: IngestParams): Promise<void> {
       seconds: params["batch-seconds"],
     });
     phases.push(batch.outcome);
-    const eventsPerSecond = batch.outcome.ackedEvents / batch.result.duration;
+    const eventsPerSecond = batch.outcome.ackedEvents / batch.result.seconds;
     const batchPeakRss = await server.peakRssBytes();
     figures.push(
       {
@@ -110,11 +109,8 @@ export async function runIngest(params: IngestParams): Promise<void> {
         goal: `≥ ${formatInt(GOAL_EVENTS_PER_SECOND)}`,
         pass: eventsPerSecond >= GOAL_EVENTS_PER_SECOND,
       },
-      { measure: "(a) requests/s", value: formatInt(batch.result["2xx"] / batch.result.duration) },
-      {
-        measure: "(a) ack latency p50 / p99",
-        value: `${batch.result.latency.p50} / ${batch.result.latency.p99} ms`,
-      },
+      { measure: "(a) requests/s", value: formatInt(acknowledgedRate(batch.result)) },
+      { measure: "(a) ack latency p50 / p99", value: latencyP50P99(batch.result) },
       {
         measure: "(a) non-2xx / connection errors",
         value: `${batch.result.non2xx} / ${batch.result.errors}`,
@@ -132,7 +128,7 @@ export async function runIngest(params: IngestParams): Promise<void> {
         connections: params["batch-connections"],
         seconds: params["baseline-seconds"],
       });
-      const sluiceRate = batch.result["2xx"] / batch.result.duration;
+      const sluiceRate = acknowledgedRate(batch.result);
       figures.push({
         measure: "(a) baseline: the same requests to a bare node:http server that stores nothing: requests/s",
         value: `${formatInt(baseline)} (Sluice: ${((100 * sluiceRate) / baseline).toFixed(0)}% of it)`,
@@ -148,7 +144,7 @@ export async function runIngest(params: IngestParams): Promise<void> {
 
     // (b1) single events, as many as the server acknowledges
     const maxTag = `${runTag}-t`;
-    const maxTrack = await autocannonPhase(server, {
+    const maxTrack = await closedPhase(server, {
       tag: maxTag,
       path: "/v1/track",
       templates: singleTemplates(maxTag),
@@ -157,7 +153,7 @@ export async function runIngest(params: IngestParams): Promise<void> {
       seconds: params["track-seconds"],
     });
     phases.push(maxTrack.outcome);
-    const maxRate = maxTrack.result["2xx"] / maxTrack.result.duration;
+    const maxRate = acknowledgedRate(maxTrack.result);
     figures.push(
       {
         measure: "(b) 1-event /v1/track: max requests/s acknowledged",
@@ -165,10 +161,7 @@ export async function runIngest(params: IngestParams): Promise<void> {
         goal: `≥ ${formatInt(GOAL_TRACK_REQUESTS_PER_SECOND)}`,
         pass: maxRate >= GOAL_TRACK_REQUESTS_PER_SECOND,
       },
-      {
-        measure: "(b) at max rate: latency p50 / p99",
-        value: `${maxTrack.result.latency.p50} / ${maxTrack.result.latency.p99} ms`,
-      },
+      { measure: "(b) at max rate: latency p50 / p99", value: latencyP50P99(maxTrack.result) },
       { measure: "(b) at max rate: CPU cores used: server / load generator", value: maxTrack.cpu },
     );
     if (params["baseline-seconds"] > 0) {
@@ -240,7 +233,7 @@ export async function runIngest(params: IngestParams): Promise<void> {
 
 const acknowledged = (phases: PhaseOutcome[]) => phases.reduce((sum, phase) => sum + phase.ackedEvents, 0);
 
-interface AutocannonPhase {
+interface ClosedPhase {
   tag: string;
   path: string;
   templates: BodyTemplate[];
@@ -249,41 +242,40 @@ interface AutocannonPhase {
   seconds: number;
 }
 
-async function autocannonPhase(
+async function closedPhase(
   server: SluiceServer,
-  phase: AutocannonPhase,
-): Promise<{ result: autocannon.Result; outcome: PhaseOutcome; cpu: string }> {
+  phase: ClosedPhase,
+): Promise<{ result: LoadResult; outcome: PhaseOutcome; cpu: string }> {
   console.error(`bench: ${phase.path} with ${phase.connections} connections for ${phase.seconds} s...`);
   const outcome: PhaseOutcome = { tag: phase.tag, ackedEvents: 0, rejectedEvents: 0, unacked: new Set() };
-  let nextNumber = 0;
   const cpu = startCpuMeter(server);
-  const result = await autocannon({
-    url: `${server.url}${phase.path}`,
-    method: "POST",
-    connections: phase.connections,
-    duration: phase.seconds,
+  const result = await closedLoad({
+    url: server.url,
+    path: phase.path,
     headers: { authorization: basicAuth(server.writeKey), "content-type": "application/json" },
-    requests: [
-      {
-        // Called before every request; onResponse for a request runs before the next setupRequest
-        // of its connection, so the context names the request being answered.
-        setupRequest: (request, context) => {
-          const n = nextNumber++;
-          outcome.unacked.add(n);
-          (context as { n: number }).n = n;
-          const template = phase.templates[n % phase.templates.length] as BodyTemplate;
-          return { ...request, body: template.stamp(n) };
-        },
-        onResponse: (status, body, context) => {
-          if (status < 200 || status >= 300) return;
-          const n = (context as { n: number }).n;
-          outcome.unacked.delete(n);
-          countAck(outcome, body, phase.eventsPerRequest);
-        },
-      },
-    ],
+    connections: phase.connections,
+    seconds: phase.seconds,
+    body: (n) => {
+      outcome.unacked.add(n);
+      return (phase.templates[n % phase.templates.length] as BodyTemplate).stamp(n);
+    },
+    onResponse: (n, status, body) => {
+      if (status < 200 || status >= 300) return;
+      outcome.unacked.delete(n);
+      countAck(outcome, body, phase.eventsPerRequest);
+    },
   });
   return { result, outcome, cpu: await cpu.stop() };
+}
+
+/** 2xx answers per second of the run. */
+function acknowledgedRate(result: LoadResult): number {
+  return (result.completed - result.non2xx) / result.seconds;
+}
+
+function latencyP50P99(result: LoadResult): string {
+  const latencies = Array.from(result.latenciesMs);
+  return `${formatMs(percentile(latencies, 50))} / ${formatMs(percentile(latencies, 99))}`;
 }
 
 /**
@@ -299,26 +291,16 @@ async function bareHttpRate(phase: {
   console.error(`bench: baseline, ${phase.path} to a bare node:http server for ${phase.seconds} s...`);
   const bare = await startBareServer();
   try {
-    let next = 0;
-    const result = await autocannon({
-      url: `${bare.url}${phase.path}`,
-      method: "POST",
-      connections: phase.connections,
-      duration: phase.seconds,
+    const result = await closedLoad({
+      url: bare.url,
+      path: phase.path,
       headers: { "content-type": "application/json" },
-      requests: [
-        {
-          setupRequest: (request) => {
-            const n = next++;
-            return {
-              ...request,
-              body: (phase.templates[n % phase.templates.length] as BodyTemplate).stamp(n),
-            };
-          },
-        },
-      ],
+      connections: phase.connections,
+      seconds: phase.seconds,
+      body: (n) => (phase.templates[n % phase.templates.length] as BodyTemplate).stamp(n),
+      onResponse: () => {},
     });
-    return result["2xx"] / result.duration;
+    return acknowledgedRate(result);
   } finally {
     await bare.stop();
   }
