@@ -565,8 +565,10 @@ print(json.dumps(out))
     }
   });
 
-  test("BI tools' start-up and introspection queries (JDBC, DBeaver, Metabase, Superset, Tableau) answer", async () => {
-    const client = new pg.Client({ ...connection(), user: "analyst" });
+  test("BI tools' start-up and introspection queries (JDBC, DBeaver, Metabase, Superset, Tableau) answer a viewer", async () => {
+    const { accounts } = server.sluice;
+    accounts.setPassword(accounts.createUser("analyst", "viewer").user.id, "analyst's password");
+    const client = new pg.Client({ ...connection(), user: "analyst", password: "analyst's password" });
     await client.connect();
     try {
       for (const [tool, sql, check] of BI_QUERIES) {
