@@ -12,6 +12,11 @@ describe("session statements", () => {
       [`SELECT 'a;b', "c;d" FROM t`, "-- one; two\n        SELECT $$x;y$$ /* ; */", "SELECT 'it''s; fine'"],
     );
     assert.deepEqual(splitStatements(" ; -- nothing\n"), []);
+    assert.deepEqual(splitStatements("SELECT E'it\\'s; one'; SELECT 'a\\'; SELECT 2"), [
+      "SELECT E'it\\'s; one'",
+      "SELECT 'a\\'",
+      "SELECT 2",
+    ]);
   });
 
   test("SET of a PostgreSQL parameter is accepted; of the query engine's settings refused", () => {

@@ -135,9 +135,11 @@ export function splitStatements(sql: string): string[] {
       index = end === -1 ? sql.length : end + 2;
     } else if (char === "'" || char === '"') {
       meaningful = true;
+      // In E'...' a backslash escapes the next character, a quote too.
+      const escapes = char === "'" && /(?:^|[^\w])e$/i.test(sql.slice(Math.max(0, index - 2), index));
       let end = index + 1;
       while (end < sql.length && !(sql[end] === char && sql[end + 1] !== char)) {
-        end += sql[end] === char ? 2 : 1;
+        end += sql[end] === char || (escapes && sql[end] === "\\") ? 2 : 1;
       }
       index = end + 1;
     } else if (char === "$" && /^\$(?:[a-z_]\w*)?\$/i.test(sql.slice(index))) {
