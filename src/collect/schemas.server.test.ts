@@ -146,6 +146,47 @@ describe("event schemas", () => {
     );
   });
 
+  test("Snowplow context entities are checked against the schemas of their iglu URIs; Snowplow's own (web_page) need none", async () => {
+    const userSchema = {
+      $schema: "http://iglucentral.com/schemas/com.snowplowanalytics.self-desc/schema/jsonschema/1-0-0#",
+      self: { vendor: "com.acme", name: "user", format: "jsonschema", version: "1-0-0" },
+      type: "object",
+      properties: { plan: { type: "string", enum: ["free", "pro"] } },
+      required: ["plan"],
+    };
+    assert.equal((await put(server, { schema: userSchema })).status, 201);
+    const contexts = (plan: unknown) =>
+      Buffer.from(
+        JSON.stringify({
+          schema: "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-0",
+          data: [
+            { schema: "iglu:com.snowplowanalytics.snowplow/web_page/jsonschema/1-0-0", data: { id: "p-1" } },
+            { schema: "iglu:com.acme/user/jsonschema/1-0-0", data: { plan } },
+          ],
+        }),
+      ).toString("base64url");
+    const response = await send(server, "/com.snowplowanalytics.snowplow/tp2", {
+      schema: "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4",
+      data: [
+        { e: "pv", eid: "ctx-good", aid: WRITE_KEY, url: "https://shop.example/", cx: contexts("pro") },
+        { e: "pv", eid: "ctx-bad", aid: WRITE_KEY, url: "https://shop.example/", cx: contexts("gold") },
+      ],
+    });
+    const answer = (await response.json()) as {
+      accepted: number;
+      errors: { index: number; field: string; reason: string }[];
+    };
+    assert.equal(answer.accepted, 1);
+    assert.deepEqual(answer.errors, [
+      {
+        index: 1,
+        field: "data[1].cx[1].data.plan",
+        reason:
+          'Context iglu:com.acme/user/jsonschema/1-0-0 of event "page" does not match its schema: data.plan must be equal to one of the allowed values.',
+      },
+    ]);
+  });
+
   test("a strict source refuses events without a schema; a schema added with the CLI applies to the running server", async () => {
     const unknown = await send(strict, "/v1/track", { userId: "strict-user", event: "Plan Viewed" });
     assert.equal(unknown.status, 400);

@@ -2,14 +2,15 @@
  * Event schemas: JSON Schemas registered for event names (`Order Completed`) and for Snowplow
  * iglu URIs (`iglu:com.acme/checkout/jsonschema/1-0-0`). A track event's properties (a Snowplow
  * self-describing event's data) are validated against the schema of its name or URI before the
- * event is stored; one that fails is refused with the schema's exact complaint and quarantined in
- * `events_rejected`, never written to `events`. Events without a schema are accepted, unless
- * their source is strict (`strict_sources`).
+ * event is stored, and so is the data of each Snowplow context entity whose URI has a schema; one
+ * that fails is refused with the schema's exact complaint and quarantined in `events_rejected`,
+ * never written to `events`. Events without a schema are accepted, unless their source is strict
+ * (`strict_sources`).
  *
  * The registry is shared with the collector's worker threads like the PII policy (see
  * shared-settings.ts); each thread compiles a schema (ajv) the first time it needs it.
  */
-import { Ajv, type ValidateFunction } from "ajv";
+import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import addFormats from "ajv-formats";
 import { type Arrival, Invalid } from "./fields.js";
 import type { CanonicalEvent } from "./model.js";
@@ -109,27 +110,58 @@ export class SchemaCheck {
           )
         : null;
     }
+    const errors = this.#errors(key, schema, event.properties ?? {});
+    if (errors === null) return null;
+    return new Invalid(
+      `${at}properties${firstPath(errors)}`,
+      `Event "${event.event}" does not match its schema ${key}: ${described("properties", errors)}.`,
+    );
+  }
+
+  /**
+   * Null when a Snowplow context entity may be stored: its schema is not registered (Snowplow's
+   * own entities, such as web_page, need none, even for a strict source) or its data match it.
+   * Else the field (`at` is the entity's, e.g. `data[0].cx[1].`) and reason the event is refused for.
+   */
+  entityProblem(
+    entity: { schema: string; data?: unknown },
+    event: CanonicalEvent,
+    at: string,
+  ): Invalid | null {
+    const schema = this.#schemas.get(entity.schema);
+    if (schema === undefined) return null;
+    const errors = this.#errors(entity.schema, schema, entity.data ?? {});
+    if (errors === null) return null;
+    const name = event.event ?? event.event_type;
+    return new Invalid(
+      `${at}data${firstPath(errors)}`,
+      `Context ${entity.schema} of event "${name}" does not match its schema: ${described("data", errors)}.`,
+    );
+  }
+
+  /** Null when `value` matches the schema of `key`; else every complaint (ajv's). */
+  #errors(key: string, schema: Record<string, unknown>, value: unknown): ErrorObject[] | null {
     let validate = this.#compiled.get(key);
     if (validate === undefined) {
       this.#ajv ??= newAjv();
       validate = this.#ajv.compile(compilable(schema));
       this.#compiled.set(key, validate);
     }
-    if (validate(event.properties ?? {})) return null;
-    const errors = validate.errors ?? [];
-    const first = errors[0];
-    const path = (first?.instancePath ?? "").split("/").filter(Boolean).join(".");
-    const described = errors
-      .map(
-        (error) =>
-          `${["properties", ...error.instancePath.split("/").filter(Boolean)].join(".")} ${error.message}`,
-      )
-      .join("; ");
-    return new Invalid(
-      `${at}properties${path ? `.${path}` : ""}`,
-      `Event "${event.event}" does not match its schema ${key}: ${described}.`,
-    );
+    return validate(value) ? null : (validate.errors ?? []);
   }
+}
+
+/** ".path.to" of the first complaint's value, "" for the whole value. */
+function firstPath(errors: ErrorObject[]): string {
+  const path = (errors[0]?.instancePath ?? "").split("/").filter(Boolean).join(".");
+  return path === "" ? "" : `.${path}`;
+}
+
+/** Every complaint, its value named from `root`: "properties.revenue must be >= 0; …". */
+function described(root: string, errors: ErrorObject[]): string {
+  return errors
+    .map((error) => `${[root, ...error.instancePath.split("/").filter(Boolean)].join(".")} ${error.message}`)
+    .join("; ");
 }
 
 /** The registry in shared memory. */

@@ -23,7 +23,8 @@
  * - Time: `ttm` (true timestamp) as it is; otherwise `dtm` corrected by `stm` for the device's clock
  *   skew, as Segment's timestamp by sentAt; otherwise the receive time.
  * - `lang` → context.locale, `tz` → context.timezone, `res` → context.screen; contexts (`co`, or
- *   `cx` in base64url) → `context.snowplow.contexts`; every other field as sent in `context.snowplow`.
+ *   `cx` in base64url) → `context.snowplow.contexts`, each entity checked against the schema of its
+ *   iglu URI when one is registered; every other field as sent in `context.snowplow`.
  *
  * Answers, as the reference collector: 200 with the first-party `sp` cookie (the network user id,
  * renewed for a year on each request; none with `SP-Anonymous`, which also drops the IP address);
@@ -311,15 +312,31 @@ export function normaliseSnowplowEvent(
     return new Invalid(where, `${where} must be an object of string fields.`);
   }
   try {
-    const { event, igluUri } = normalise(new Fields(item, at), facts);
-    return withSchema(event, facts.arrival, at, igluUri);
+    const { event, igluUri, contexts } = normalise(new Fields(item, at), facts);
+    const checked = withSchema(event, facts.arrival, at, igluUri);
+    const { schemas } = facts.arrival;
+    if (checked instanceof Invalid || schemas === undefined || contexts === undefined) return checked;
+    for (const [index, entity] of contexts.entities.entries()) {
+      const problem = schemas.entityProblem(entity, event, `${at}${contexts.field}[${index}].`);
+      if (problem !== null) return problem;
+    }
+    return checked;
   } catch (error) {
     if (error instanceof Invalid) return error;
     throw error;
   }
 }
 
-function normalise(fields: Fields, facts: RequestFacts): { event: CanonicalEvent; igluUri?: string } {
+/** An event's context entities, and the field they came in (`co` or `cx`). */
+interface Contexts {
+  field: string;
+  entities: { schema: string; data?: unknown }[];
+}
+
+function normalise(
+  fields: Fields,
+  facts: RequestFacts,
+): { event: CanonicalEvent; igluUri?: string; contexts?: Contexts } {
   const { arrival } = facts;
   const kind = fields.text("e");
   if (kind === null) throw fields.invalid("e", `is required: the event type, one of ${EVENT_KINDS}.`);
@@ -387,20 +404,20 @@ function normalise(fields: Fields, facts: RequestFacts): { event: CanonicalEvent
       throw fields.invalid("e", `must be one of ${EVENT_KINDS}; got "${kind}".`);
   }
 
-  const contexts = fields.json("co", "cx");
-  let entities: unknown[] | null = null;
-  if (contexts !== null) {
-    const data = isObject(contexts.value) ? contexts.value.data : undefined;
+  const sentContexts = fields.json("co", "cx");
+  let contexts: Contexts | undefined;
+  if (sentContexts !== null) {
+    const data = isObject(sentContexts.value) ? sentContexts.value.data : undefined;
     if (
       !Array.isArray(data) ||
       !data.every((entity) => isObject(entity) && typeof entity.schema === "string")
     ) {
       throw fields.invalid(
-        contexts.field,
+        sentContexts.field,
         'must be {"schema": …, "data": [{"schema": "iglu:…", "data": {…}}, …]}.',
       );
     }
-    entities = data;
+    contexts = { field: sentContexts.field, entities: data };
   }
 
   const url = fields.text("url");
@@ -419,7 +436,7 @@ function normalise(fields: Fields, facts: RequestFacts): { event: CanonicalEvent
   }
   if (networkUserId !== null) snowplow.network_user_id = networkUserId;
   if (schema !== undefined) snowplow.schema = schema;
-  if (entities !== null) snowplow.contexts = entities;
+  if (contexts !== undefined) snowplow.contexts = contexts.entities;
 
   const context: Record<string, unknown> = {};
   if (url !== null || title !== null || referrer !== null) {
@@ -458,7 +475,7 @@ function normalise(fields: Fields, facts: RequestFacts): { event: CanonicalEvent
     context,
     traits: null,
   };
-  return { event, igluUri: schema };
+  return { event, igluUri: schema, contexts };
 }
 
 /** `ttm` as it is; else `dtm` corrected by `stm`; else the receive time. */
