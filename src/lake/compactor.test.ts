@@ -64,6 +64,28 @@ describe("compaction", () => {
     }
   });
 
+  test("waits while loading is behind, then merges", async () => {
+    const lake = await tempLake();
+    try {
+      await loadSmallFiles(lake, 6, 100);
+      let behind = true;
+      const compactor = new Compactor({
+        ...lake,
+        tables: [EVENTS],
+        minFiles: 4,
+        deleteGraceMs: 0,
+        deferWhile: () => behind,
+      });
+      assert.equal((await compactor.runOnce()).merged, 0);
+      assert.equal((await lake.catalog.liveFiles("events")).length, 6);
+      behind = false;
+      assert.equal((await compactor.runOnce()).merged, 6);
+      assert.equal((await lake.catalog.liveFiles("events")).length, 1);
+    } finally {
+      await lake.close();
+    }
+  });
+
   test("orphans from a crashed write are swept, listed files are kept", async () => {
     const lake = await tempLake();
     try {

@@ -20,6 +20,13 @@ export interface CompactorOptions {
   /** Replaced files are deleted this long after their removal, once no reader pins them. */
   deleteGraceMs?: number;
   intervalMs?: number;
+  /**
+   * Merging waits while this says so (the lake process passes "a loader is behind"): a merge
+   * rewrites data, competing with loading for the lake process's CPU share and with the bus's
+   * fsyncs for the disk, so during an ingest burst small files wait until loading caught up.
+   * Garbage is still deleted. Never by default.
+   */
+  deferWhile?: () => boolean;
 }
 
 export interface CompactionResult {
@@ -46,6 +53,7 @@ export class Compactor {
       coldAfterMs: 10 * 60_000,
       deleteGraceMs: 60_000,
       intervalMs: 5_000,
+      deferWhile: () => false,
       ...options,
     };
     this.#background = new Background(() => this.runOnce(), this.#options.intervalMs);
@@ -54,7 +62,8 @@ export class Compactor {
   /** One pass over every table: merge what is due, then delete what is garbage. */
   async runOnce(options: { force?: boolean } = {}): Promise<CompactionResult> {
     const result: CompactionResult = { merged: 0, written: 0, deleted: 0 };
-    for (const table of this.#options.tables) {
+    const deferred = !options.force && this.#options.deferWhile();
+    for (const table of deferred ? [] : this.#options.tables) {
       const files = await this.#options.catalog.liveFiles(table.name);
       for (const group of this.#groupsToMerge(files, options.force ?? false)) {
         if (await this.#merge(table, group)) {

@@ -13,6 +13,8 @@ import { Loader } from "./loader.js";
 import type { LakeProcessMessage, LakeProcessSettings, ServerMessage } from "./process.js";
 
 const STATUS_INTERVAL_MS = 500;
+/** A loader this far behind the bus's end defers compaction (a quarter of its largest batch). */
+const BEHIND_BYTES = 16 * 1024 * 1024;
 
 /**
  * The durable end of each topic, as the server last sent it. Listened for from the first moment:
@@ -62,6 +64,7 @@ async function run(settings: LakeProcessSettings): Promise<() => Promise<void>> 
     lakeRoot: settings.lakeRoot,
     tables: settings.tables,
     ...settings.compaction,
+    deferWhile: () => loaders.some((loader) => loader.status().lagBytes > BEHIND_BYTES),
   });
   // A lake process that died mid-load left files no commit lists.
   await compactor.sweepOrphans();
