@@ -75,7 +75,10 @@ function columnsOf(table: TableDef): Set<string> {
   return new Set(table.columns.map((column) => column.name));
 }
 
-/** Anonymous ids that appear on a row with one of the user's ids, in any table that has both. */
+/**
+ * Anonymous ids that appear on a row with one of the user's ids, in any table that has both; and
+ * the ids an alias call of the user's names as its previous one (Segment's `context.previousId`).
+ */
 async function linkedAnonymousIds(
   lake: LakeAccess,
   tables: TableDef[],
@@ -90,10 +93,15 @@ async function linkedAnonymousIds(
       const files = await lake.catalog.liveFiles(table.name);
       if (files.length === 0) continue;
       const paths = files.map((file) => sqlString(join(lake.lakeRoot, file.path))).join(", ");
+      const ids = ["CAST(anonymous_id AS VARCHAR)"];
+      if (columns.has("context") && columns.has("event_type")) {
+        ids.push(`CASE WHEN event_type = 'alias' THEN json_extract_string(context, '$.previousId') END`);
+      }
       const result = await connection.runAndReadAll(
-        `SELECT DISTINCT CAST(anonymous_id AS VARCHAR)
-         FROM read_parquet([${paths}], union_by_name = true, hive_partitioning = false)
-         WHERE ${sqlIn("CAST(user_id AS VARCHAR)", userIds)} AND anonymous_id IS NOT NULL`,
+        `SELECT DISTINCT id
+         FROM read_parquet([${paths}], union_by_name = true, hive_partitioning = false),
+              unnest([${ids.join(", ")}]) AS linked(id)
+         WHERE ${sqlIn("CAST(user_id AS VARCHAR)", userIds)} AND id IS NOT NULL`,
       );
       for (const [id] of result.getRowsJson() as [string][]) found.add(id);
     }

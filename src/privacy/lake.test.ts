@@ -63,14 +63,29 @@ describe("forget and retention on any lake table", () => {
     );
     // Events whose user ids were hashed at the door, and an anonymous visit linked by identify.
     const u1 = piiToken(SECRET, "u1");
-    const event = (id: string, userId: string | null, anonymousId: string | null) =>
-      `SELECT '${id}' AS event_id, 'track' AS event_type, ${userId === null ? "NULL" : `'${userId}'`} AS user_id,
-              ${anonymousId === null ? "NULL" : `'${anonymousId}'`} AS anonymous_id, now() AS ts, now() AS received_at`;
-    const selects = [event("e1", u1, "anon-1"), event("e2", null, "anon-1"), event("e3", "u2", null)];
+    const event = (
+      id: string,
+      userId: string | null,
+      anonymousId: string | null,
+      type = "track",
+      context = "NULL",
+    ) =>
+      `SELECT '${id}' AS event_id, '${type}' AS event_type, ${userId === null ? "NULL" : `'${userId}'`} AS user_id,
+              ${anonymousId === null ? "NULL" : `'${anonymousId}'`} AS anonymous_id, now() AS ts, now() AS received_at,
+              ${context}::JSON AS context`;
+    const selects = [
+      event("e1", u1, "anon-1"),
+      event("e2", null, "anon-1"),
+      event("e3", "u2", null),
+      // An alias call names the user's earlier anonymous id; that id's visit is theirs too.
+      event("e4", u1, null, "alias", `'{"previousId": "anon-old"}'`),
+      event("e5", null, "anon-old"),
+    ];
+    const given = ["event_id", "event_type", "user_id", "anonymous_id", "ts", "received_at", "context"];
     await append(
       lake,
       EVENTS,
-      `SELECT ${EVENTS.columns.map((column) => (["event_id", "event_type", "user_id", "anonymous_id", "ts", "received_at"].includes(column.name) ? column.name : `NULL::${column.type} AS ${column.name}`)).join(", ")}
+      `SELECT ${EVENTS.columns.map((column) => (given.includes(column.name) ? column.name : `NULL::${column.type} AS ${column.name}`)).join(", ")}
        FROM (${selects.join(" UNION ALL ")})`,
     );
   });
@@ -85,8 +100,8 @@ describe("forget and retention on any lake table", () => {
       secret: SECRET,
       dataDir: lake.dir,
     });
-    assert.deepEqual(record.rows, { crm_contacts: 2, events: 2 });
-    assert.equal(record.linked_anonymous_ids, 1);
+    assert.deepEqual(record.rows, { crm_contacts: 2, events: 4 });
+    assert.equal(record.linked_anonymous_ids, 2);
     assert.deepEqual(await rows(lake, "SELECT user_id, email, plan FROM crm_contacts"), [
       ["u2", "b@x.example", null],
     ]);
@@ -100,7 +115,7 @@ describe("forget and retention on any lake table", () => {
     assert.equal(again.total_rows, 0);
     const log = await readFile(join(lake.dir, "privacy", "deletions.jsonl"), "utf8");
     assert.equal(log.trim().split("\n").length, 2);
-    assert.ok(!log.includes('"u1"') && !log.includes("anon-1"));
+    assert.ok(!log.includes('"u1"') && !log.includes("anon-1") && !log.includes("anon-old"));
   });
 
   test("retention ages an unpartitioned table by its time column, and hashes like the door", async () => {
