@@ -122,10 +122,13 @@ function userRows(table: TableDef, userIds: string[], anonymousIds: string[]): s
   if (columns.has("user_id")) return sqlIn(user, userIds);
   if (columns.has("anonymous_id")) return sqlIn(anonymous, anonymousIds);
   if (columns.has("payload")) {
-    // A quarantined payload is the event's text: JSON (`"id"`) or a pixel's query string (`=id`).
+    // A quarantined payload is the event's text: JSON (`"id"`), a pixel's query string (`=id`), or
+    // a body the collector could not read, in base64 (plain text sent with a wrong encoding).
+    const base64 = "TRY(decode(from_base64(payload)))";
     const needles = [...userIds, ...anonymousIds].flatMap((id) => [
       `contains(payload, ${sqlString(JSON.stringify(id))})`,
       `regexp_matches(payload, ${sqlString(`(^|[?&])[^=&]*=${escapeRegex(encodeURIComponent(id))}(&|$)`)})`,
+      `contains(${base64}, ${sqlString(JSON.stringify(id))})`,
     ]);
     return `(${needles.join(" OR ")})`;
   }

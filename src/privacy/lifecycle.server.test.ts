@@ -102,7 +102,15 @@ describe("retention and forget on a running server", () => {
       // The same device later used by someone else: theirs, kept.
       track("other-on-device", 0, { userId: "other-user", anonymousId: "anon-forget" }),
     ]);
+    // Plain JSON sent as gzip: quarantined in base64, and theirs too.
+    const mislabelled = await fetch(`${server.url}/v1/identify`, {
+      method: "POST",
+      headers: { authorization: basicAuth(), "content-type": "application/json", "content-encoding": "gzip" },
+      body: JSON.stringify({ userId: "forget-me", traits: { plan: "pro" } }),
+    });
+    assert.equal(mislabelled.status, 400);
     await eventually(async () => (await rows(server, "SELECT count(*) FROM events"))[0]?.[0] === 35);
+    await eventually(async () => (await rows(server, "SELECT count(*) FROM events_rejected"))[0]?.[0] === 1);
   });
   after(async () => {
     await server.close();
@@ -148,7 +156,7 @@ describe("retention and forget on a running server", () => {
       return (await response.json()) as { total_rows: number; subject: string; rows: Record<string, number> };
     });
     // identify, before and after login; the 30-day-old one was scrubbed (anonymous id hashed) but is theirs too.
-    assert.deepEqual(result.rows, { events: 4 });
+    assert.deepEqual(result.rows, { events: 4, events_rejected: 1 });
     const secret = piiSecret(server.sluice.config);
     assert.equal(result.subject, piiToken(secret, "forget-me"));
     for (const answer of answers)
@@ -179,7 +187,7 @@ describe("retention and forget on a running server", () => {
       log.deletions.map(({ requested_by, total_rows }) => ({ requested_by, total_rows })),
       [
         { requested_by: "alice", total_rows: 0 },
-        { requested_by: "dpo", total_rows: 4 },
+        { requested_by: "dpo", total_rows: 5 },
       ],
     );
     const logText = await readFile(join(dataDir, "privacy", "deletions.jsonl"), "utf8");
