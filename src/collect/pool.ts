@@ -1,9 +1,7 @@
 /**
- * Worker threads running `prepare` (prepare.ts), so parsing and encoding uses the other cores
- * while the main thread commits. Bodies go to a worker and bus lines come back by transfer,
- * without copying. Small requests given to a worker in one event-loop turn travel together, as
- * one message each way: a message's fixed cost is what made sending a single event to a worker
- * cost as much as preparing it. A worker that dies fails only its own in-flight requests (the
+ * Worker threads running `prepare` (prepare.ts), so parsing and encoding large bodies uses the
+ * other cores while the main thread commits. Bodies go to a worker and bus lines come back by
+ * transfer, without copying. A worker that dies fails only its own in-flight requests (the
  * collector answers them 503; nothing of them was stored) and is replaced.
  */
 import { extname } from "node:path";
@@ -11,32 +9,17 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { type PreparedRequest, type PrepareSettings, prepare, type RequestToPrepare } from "./prepare.js";
 
+/** main → worker */
 export interface PrepareTask {
   id: number;
   request: RequestToPrepare;
 }
 
+/** worker → main */
 export interface PrepareResult {
   id: number;
   prepared: PreparedRequest;
 }
-
-/** main → worker: requests to prepare, in order. */
-export interface PrepareTasks {
-  tasks: PrepareTask[];
-}
-
-/** worker → main: their results, in the same order. */
-export interface PrepareResults {
-  results: PrepareResult[];
-}
-
-/**
- * Bodies smaller than this wait for the end of the event-loop turn to travel with the turn's
- * other requests; larger ones are sent at once (their preparing dwarfs a message's cost, and a
- * batch of them would hold each one's answer back until all are prepared).
- */
-const COALESCED_MAX_BODY_BYTES = 8 * 1024;
 
 /** A request lost with the worker preparing it. */
 export class PrepareWorkerError extends Error {
@@ -72,7 +55,6 @@ export class PreparePool {
   private readonly restarts = new Set<NodeJS.Timeout>();
   private nextId = 0;
   private closed = false;
-  private sendScheduled = false;
 
   constructor(options: PreparePoolOptions) {
     this.settings = options.settings;
@@ -93,29 +75,8 @@ export class PreparePool {
     const task: PrepareTask = { id, request: { ...request, body } };
     return new Promise((resolve, reject) => {
       worker.pending.set(id, { resolve, reject });
-      const transfer = body.buffer as ArrayBuffer;
-      if (body.length >= COALESCED_MAX_BODY_BYTES) {
-        worker.thread.postMessage({ tasks: [task] } satisfies PrepareTasks, [transfer]);
-        return;
-      }
-      worker.outbox.push(task);
-      worker.outboxTransfer.push(transfer);
-      if (!this.sendScheduled) {
-        this.sendScheduled = true;
-        setImmediate(() => this.sendOutboxes());
-      }
+      worker.thread.postMessage(task, [body.buffer as ArrayBuffer]);
     });
-  }
-
-  /** Sends each worker the small requests it was given in this event-loop turn, in one message. */
-  private sendOutboxes(): void {
-    this.sendScheduled = false;
-    for (const worker of this.workers) {
-      if (worker === null || worker.outbox.length === 0) continue;
-      worker.thread.postMessage({ tasks: worker.outbox } satisfies PrepareTasks, worker.outboxTransfer);
-      worker.outbox = [];
-      worker.outboxTransfer = [];
-    }
   }
 
   async close(): Promise<void> {
@@ -136,18 +97,14 @@ export class PreparePool {
     const worker: PoolWorker = {
       thread: spawnWorker(this.workerUrl, this.settings),
       pending: new Map(),
-      outbox: [],
-      outboxTransfer: [],
       startedAt: Date.now(),
     };
-    worker.thread.on("message", ({ results }: PrepareResults) => {
-      for (const { id, prepared } of results) {
-        const pending = worker.pending.get(id);
-        worker.pending.delete(id);
-        prepared.eventLines = asBuffer(prepared.eventLines);
-        prepared.rejectedLines = asBuffer(prepared.rejectedLines);
-        pending?.resolve(prepared);
-      }
+    worker.thread.on("message", ({ id, prepared }: PrepareResult) => {
+      const pending = worker.pending.get(id);
+      worker.pending.delete(id);
+      prepared.eventLines = asBuffer(prepared.eventLines);
+      prepared.rejectedLines = asBuffer(prepared.rejectedLines);
+      pending?.resolve(prepared);
     });
     // An uncaught error ends the worker: 'exit' follows and does the clean-up.
     worker.thread.on("error", (error) => {
@@ -178,11 +135,8 @@ export class PreparePool {
 
 interface PoolWorker {
   thread: Worker;
-  /** Requests given to this worker (sent, or in its outbox) and not answered yet, by id. */
+  /** Requests sent to this worker and not answered yet, by id. */
   pending: Map<number, Pending>;
-  /** Small requests to send at the end of this event-loop turn, and their bodies to transfer. */
-  outbox: PrepareTask[];
-  outboxTransfer: ArrayBuffer[];
   startedAt: number;
 }
 

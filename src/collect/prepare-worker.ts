@@ -1,23 +1,19 @@
-/** A worker thread of the prepare pool (pool.ts): prepares the requests of each message it is sent. */
+/** A worker thread of the prepare pool (pool.ts): prepares each request it is sent. */
 import { parentPort, workerData } from "node:worker_threads";
-import { asBuffer, ownedBytes, type PrepareResults, type PrepareTasks } from "./pool.js";
+import { asBuffer, ownedBytes, type PrepareResult, type PrepareTask } from "./pool.js";
 import { type PrepareSettings, prepare } from "./prepare.js";
 
 const settings = workerData as PrepareSettings;
 const port = parentPort;
 if (port === null) throw new Error("The prepare worker runs only as a worker thread of the prepare pool.");
 
-port.on("message", ({ tasks }: PrepareTasks) => {
-  const answer: PrepareResults = { results: [] };
-  const transfer: ArrayBuffer[] = [];
-  for (const { id, request } of tasks) {
-    const prepared = prepare({ ...request, body: asBuffer(request.body) }, settings);
-    prepared.eventLines = ownedBytes(prepared.eventLines);
-    prepared.rejectedLines = ownedBytes(prepared.rejectedLines);
-    for (const lines of [prepared.eventLines, prepared.rejectedLines]) {
-      if (lines.length > 0) transfer.push(lines.buffer as ArrayBuffer);
-    }
-    answer.results.push({ id, prepared });
-  }
-  port.postMessage(answer, transfer);
+port.on("message", ({ id, request }: PrepareTask) => {
+  const prepared = prepare({ ...request, body: asBuffer(request.body) }, settings);
+  prepared.eventLines = ownedBytes(prepared.eventLines);
+  prepared.rejectedLines = ownedBytes(prepared.rejectedLines);
+  const transfer = [prepared.eventLines, prepared.rejectedLines]
+    .filter((lines) => lines.length > 0)
+    .map((lines) => lines.buffer as ArrayBuffer);
+  const result: PrepareResult = { id, prepared };
+  port.postMessage(result, transfer);
 });
