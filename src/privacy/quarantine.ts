@@ -3,8 +3,9 @@
  * personal data is not at the policy's paths: it is found by key name instead (the last key of each
  * rule's path, and the protocols' own names for the columns: `userId`, `uid`, `distinct_id`, …), at
  * any depth, inside JSON text values and Snowplow's base64 `ue_px`/`cx` too; and by pattern in every
- * string (email addresses, IPv4 addresses). A payload that is not JSON (cut at the size limit, or a
- * pixel's query string) is scrubbed the same way as text.
+ * string (email, IPv4 and IPv6 addresses). What is not JSON is read as far as it can be: JSON cut at
+ * the size limit or invalid (keys escaped inside JSON strings too), a pixel's query string parameter
+ * by parameter, a body kept in base64 because the collector could not read it (decoded, gunzipped).
  */
 import { isIP } from "node:net";
 import { gunzipSync, gzipSync, constants as zlib } from "node:zlib";
