@@ -55,7 +55,9 @@ export function registerPrivacyCommands(program: Command): void {
           console.log(
             result.error !== undefined
               ? `${result.table}: failed: ${result.error}`
-              : `${result.table}: ${result.rowsDeleted} rows deleted, ${result.rowsChanged} rows scrubbed` +
+              : result.missing
+                ? `${result.table}: no table of that name in the lake (yet): its rule did nothing`
+                : `${result.table}: ${result.rowsDeleted} rows deleted, ${result.rowsChanged} rows scrubbed` +
                   ` (${result.filesRemoved} files replaced by ${result.filesWritten})`,
           );
         }

@@ -219,5 +219,10 @@ describe("retention and forget on a running server", () => {
     const retention = await runCli(["retention", "run", "--data-dir", dataDir]);
     assert.equal(retention.code, 0, retention.stderr);
     assert.match(retention.stdout, /events: 0 rows deleted, 0 rows scrubbed/);
+    // A rule for a table the lake does not have (misspelt, or not loaded yet) says so.
+    await writeFile(join(dataDir, "sluice.yaml"), `${RETENTION}  evnets:\n    drop_after_days: 30\n`);
+    const misspelt = await runCli(["retention", "run", "--data-dir", dataDir]);
+    assert.equal(misspelt.code, 0, misspelt.stderr);
+    assert.match(misspelt.stdout, /evnets: no table of that name in the lake \(yet\): its rule did nothing/);
   });
 });

@@ -105,6 +105,8 @@ function days(value: unknown, where: string): number {
 export interface TableRetention extends RewriteResult {
   /** Why the rule could not run on this table; the other tables' rules still ran. */
   error?: string;
+  /** The lake has no table of the rule's name (yet, or it is misspelt): the rule did nothing. */
+  missing?: true;
 }
 
 /** Applies every rule once: one commit per table that changed. */
@@ -118,19 +120,22 @@ export async function runRetention(
   const results: TableRetention[] = [];
   for (const rule of rules) {
     const table = tables.get(rule.table);
-    if (table === undefined) continue;
+    const nothing = {
+      table: rule.table,
+      rowsDeleted: 0,
+      rowsChanged: 0,
+      filesRemoved: 0,
+      filesWritten: 0,
+      snapshot: null,
+    };
+    if (table === undefined) {
+      results.push({ ...nothing, missing: true });
+      continue;
+    }
     try {
       results.push(await rewriteTable(lake, planRetention(table, rule, secret, nowMs)));
     } catch (error) {
-      results.push({
-        table: rule.table,
-        rowsDeleted: 0,
-        rowsChanged: 0,
-        filesRemoved: 0,
-        filesWritten: 0,
-        snapshot: null,
-        error: (error as Error).message,
-      });
+      results.push({ ...nothing, error: (error as Error).message });
     }
   }
   return results;
