@@ -65,6 +65,17 @@ describe("query limits hold on every path: HTTP, the web app and the Postgres po
       return true;
     });
     assert.deepEqual((await client.query("SELECT 1 AS one")).rows, [{ one: 1 }]);
+    // A download stopped by the timeout is cut short, never passed off as the whole result.
+    const download = await fetch(`${server.url}/v1/query`, {
+      method: "POST",
+      headers: { authorization: bearer(), "content-type": "application/json" },
+      body: JSON.stringify({ sql: "SELECT i FROM range(10000000000) t(i)", format: "csv" }),
+    });
+    assert.equal(download.status, 200);
+    const reader = (download.body as ReadableStream<Uint8Array>).getReader();
+    await assert.rejects(async () => {
+      while (!(await reader.read()).done) {}
+    });
   });
 
   test("a query past the memory limit fails with DuckDB's reason; the next one runs", async () => {

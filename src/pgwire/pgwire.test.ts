@@ -283,6 +283,25 @@ describe("PostgreSQL wire protocol, with real clients", () => {
     }
   });
 
+  test("a large result streams: rows arrive while the query runs, and a cancel stops it there", async () => {
+    const sql = postgres({ ...connection(), onnotice: () => {} });
+    try {
+      let received = 0;
+      const endless = sql`SELECT i FROM range(10000000000) t(i)`;
+      await assert.rejects(
+        endless.forEach(() => {
+          received++;
+          if (received === 1) endless.cancel();
+        }),
+        { code: "57014" },
+      );
+      // Read whole first, the result would have been cut at pg_max_rows (1,000,000) and then sent.
+      assert.ok(received > 0 && received < 1_000_000, `${received} rows`);
+    } finally {
+      await sql.end();
+    }
+  });
+
   test("psql runs queries with the API token as password", { skip: noPsql }, async () => {
     const { stdout } = await run(
       "psql",

@@ -5,6 +5,7 @@
  * sandbox apply as over HTTP.
  */
 import { randomInt } from "node:crypto";
+import { once } from "node:events";
 import type { Socket } from "node:net";
 import { DuckDBTypeId, type DuckDBValue } from "@duckdb/node-api";
 import {
@@ -90,7 +91,12 @@ interface Portal {
   params: (string | Buffer | null)[];
   /** Per result column: 0 text, 1 binary (after applying the client's format codes). */
   resultFormats: number[];
-  /** Filled on first Describe or Execute; consumed by Execute. */
+  /** The columns a Describe announced; rows sent later are encoded as announced. */
+  fields: FieldDescription[] | null;
+  /**
+   * The result read whole, for an Execute with a row limit (resumed by the next one) and for
+   * answers given here; a portal whose rows were streamed keeps an empty one, as it is done.
+   */
   result: PortalResult | null;
 }
 
@@ -268,10 +274,13 @@ export class Session {
           statement: this.#prepare(text, []),
           params: [],
           resultFormats: [],
+          fields: null,
           result: null,
         };
-        await this.#run(portal);
-        this.#sendRows(portal, 0, true);
+        if (portal.statement.local) {
+          await this.#run(portal);
+          this.#sendRows(portal, 0, true);
+        } else await this.#stream(portal, true);
       }
     } catch (error) {
       this.#sendError(error);
@@ -337,7 +346,7 @@ export class Session {
     const resultCount = reader.int16();
     const resultFormats: number[] = [];
     for (let index = 0; index < resultCount; index++) resultFormats.push(reader.int16());
-    this.#portals.set(portalName, { statement, params, resultFormats, result: null });
+    this.#portals.set(portalName, { statement, params, resultFormats, fields: null, result: null });
     this.socket.write(bindComplete());
   }
 
@@ -363,8 +372,16 @@ export class Session {
     }
     const portal = this.#portals.get(name);
     if (!portal) throw new QueryError(`portal "${name}" does not exist`);
-    await this.#run(portal);
-    const fields = portal.result?.fields ?? [];
+    let fields: FieldDescription[];
+    if (portal.statement.local || portal.result || portal.params.some((param) => Buffer.isBuffer(param))) {
+      // Bytes are bound as BLOB, which a Describe (binding text) would not see: run it instead.
+      await this.#run(portal);
+      fields = portal.result?.fields ?? [];
+    } else {
+      const description = await this.options.warehouse.describe(portal.statement.sql, this.#access);
+      fields = resultFields(description.columns, portal.resultFormats);
+      portal.fields = fields;
+    }
     this.socket.write(fields.length > 0 ? rowDescription(fields) : noData());
   }
 
@@ -380,8 +397,69 @@ export class Session {
     const maxRows = reader.int32();
     const portal = this.#portals.get(name);
     if (!portal) throw new QueryError(`portal "${name}" does not exist`);
+    if (maxRows === 0 && !portal.result && !portal.statement.local) {
+      await this.#stream(portal, false);
+      return;
+    }
     await this.#run(portal);
     this.#sendRows(portal, maxRows, false);
+  }
+
+  /**
+   * Runs a portal's statement and sends its rows as DuckDB produces them, waiting for the client
+   * to take them (so a large result never sits in memory); cut after `maxRows` with a warning.
+   */
+  async #stream(portal: Portal, withDescription: boolean): Promise<void> {
+    if (this.#transaction === "E") throw new TransactionAbortedError();
+    const running = new AbortController();
+    this.#running = running;
+    let fields = portal.fields;
+    let sent = 0;
+    let truncated = false;
+    try {
+      await this.options.warehouse.stream(
+        portal.statement.sql,
+        {
+          start: (columns) => {
+            fields ??= resultFields(columns, portal.resultFormats);
+            if (withDescription) this.socket.write(rowDescription(fields));
+          },
+          rows: async (rows) => {
+            const room = this.options.maxRows - sent;
+            truncated = rows.length > room;
+            const batch = truncated ? rows.slice(0, room) : rows;
+            sent += batch.length;
+            if (!this.socket.write(Buffer.concat(batch.map((row) => this.#dataRow(row, fields ?? []))))) {
+              await once(this.socket, "drain", { signal: running.signal });
+            }
+            return !truncated;
+          },
+        },
+        { ...this.#access, params: portal.params, signal: running.signal },
+      );
+    } catch (error) {
+      if (running.signal.aborted) throw new CanceledError();
+      throw error;
+    } finally {
+      this.#running = null;
+    }
+    portal.result = { fields: fields ?? [], rows: [], sent: 0, truncated: false, tag: "SELECT 0" };
+    if (truncated) {
+      this.socket.write(noticeResponse(`the result was cut to its first ${this.options.maxRows} rows`));
+    }
+    this.socket.write(
+      commandComplete(/^\s*explain\b/i.test(portal.statement.sql) ? "EXPLAIN" : `SELECT ${sent}`),
+    );
+  }
+
+  /** One row as a DataRow message, each value in its column's format. */
+  #dataRow(row: DuckDBValue[], fields: FieldDescription[]): Buffer {
+    return dataRow(
+      row.map((value, column) => {
+        const field = fields[column] as FieldDescription;
+        return field.format === 1 ? encodeBinary(value, field.typeOid) : encodeText(value, field.typeOid);
+      }),
+    );
   }
 
   #closeStatementOrPortal(reader: MessageReader): void {
@@ -440,15 +518,7 @@ export class Session {
     const end = limit > 0 ? Math.min(result.rows.length, result.sent + limit) : result.rows.length;
     const chunks: Buffer[] = [];
     for (let index = result.sent; index < end; index++) {
-      const row = result.rows[index] as DuckDBValue[];
-      chunks.push(
-        dataRow(
-          row.map((value, column) => {
-            const field = result.fields[column] as FieldDescription;
-            return field.format === 1 ? encodeBinary(value, field.typeOid) : encodeText(value, field.typeOid);
-          }),
-        ),
-      );
+      chunks.push(this.#dataRow(result.rows[index] as DuckDBValue[], result.fields));
       if (chunks.length >= 256) this.socket.write(Buffer.concat(chunks.splice(0)));
     }
     if (chunks.length > 0) this.socket.write(Buffer.concat(chunks));

@@ -4,6 +4,7 @@ import { dirname, join } from "node:path";
 import {
   type DuckDBConnection,
   type DuckDBInstance,
+  type DuckDBPreparedStatement,
   type DuckDBResultReader,
   type DuckDBType,
   DuckDBTypeId,
@@ -128,13 +129,7 @@ export class Warehouse {
     const reader = await this.#inSnapshot(sql, options, async (connection) => {
       const params = options.params ?? [];
       if (params.length === 0) return connection.streamAndReadUntil(sql, maxRows + 1);
-      const prepared = await connection.prepare(sql);
-      params.forEach((value, index) => {
-        if (value === null) prepared.bindNull(index + 1);
-        else if (typeof value === "string") prepared.bindVarchar(index + 1, value);
-        else prepared.bindBlob(index + 1, value);
-      });
-      return prepared.streamAndReadUntil(maxRows + 1);
+      return (await prepareWith(connection, sql, params)).streamAndReadUntil(maxRows + 1);
     });
     const rows = reader.getRows();
     const truncated = rows.length > maxRows;
@@ -144,24 +139,28 @@ export class Warehouse {
 
   /**
    * Runs SQL and hands its rows to `sink` chunk by chunk as DuckDB produces them (no row limit:
-   * for downloads), awaiting each `rows` call so a slow reader slows the query down.
-   * Returns the number of rows.
+   * for downloads), awaiting each `rows` call so a slow reader slows the query down; `rows`
+   * returning false stops the query there. Returns the number of rows handed over.
    */
   async stream(
     sql: string,
     sink: {
       start(columns: ResultColumn[]): void | Promise<void>;
-      rows(rows: DuckDBValue[][]): void | Promise<void>;
+      rows(rows: DuckDBValue[][]): unknown;
     },
-    options: { signal?: AbortSignal } & AccessOptions = {},
+    options: { signal?: AbortSignal; params?: RowsOptions["params"] } & AccessOptions = {},
   ): Promise<number> {
     return this.#inSnapshot(sql, options, async (connection) => {
-      const result = await connection.stream(sql);
+      const params = options.params ?? [];
+      const result =
+        params.length === 0
+          ? await connection.stream(sql)
+          : await (await prepareWith(connection, sql, params)).stream();
       await sink.start(describeColumns(result.columnNames(), result.columnTypes()));
       let count = 0;
       for await (const rows of result.yieldRows()) {
         count += rows.length;
-        await sink.rows(rows);
+        if ((await sink.rows(rows)) === false) break;
       }
       return count;
     });
@@ -227,7 +226,11 @@ export class Warehouse {
         // A restriction is checked on the parse tree, before binding reaches any file.
         if (options.restriction) await this.#checkRestriction(connection, sql, options.restriction);
         await this.#checkReadOnly(connection, sql);
-        return await work(connection);
+        const result = await work(connection);
+        // An interrupted stream may just end: its rows must not pass for the whole result.
+        if (timedOut) throw new QueryTimeout(this.#options.timeoutMs);
+        options.signal?.throwIfAborted();
+        return result;
       } catch (error) {
         if (timedOut) throw new QueryTimeout(this.#options.timeoutMs);
         throw error instanceof QueryError
@@ -432,6 +435,21 @@ const IDLE_CONNECTIONS = 4;
 export const EMPTY_FILES_DIR = "_empty";
 
 const filesVariable = (table: TableDef): string => `sluice_files_${table.name.toLowerCase()}`;
+
+/** `sql` prepared with `$1…` bound: text (cast to the type the statement expects), bytes as a BLOB, or NULL. */
+async function prepareWith(
+  connection: DuckDBConnection,
+  sql: string,
+  params: readonly (string | Uint8Array | null)[],
+): Promise<DuckDBPreparedStatement> {
+  const prepared = await connection.prepare(sql);
+  params.forEach((value, index) => {
+    if (value === null) prepared.bindNull(index + 1);
+    else if (typeof value === "string") prepared.bindVarchar(index + 1, value);
+    else prepared.bindBlob(index + 1, value);
+  });
+  return prepared;
+}
 
 /** Whether DuckDB's parser finds a statement other than SELECT in `sql` (EXPLAIN counts as what it explains). */
 async function notOnlySelects(connection: DuckDBConnection, sql: string): Promise<boolean> {
