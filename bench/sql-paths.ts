@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- sql-paths`: the same SQL over each way in, side by side: the PostgreSQL
- * wire protocol (node-postgres), the HTTP query API (JSON, CSV and Arrow), and DuckDB in this
- * process on the same Parquet files (the floor: no network, no snapshot, no encoding).
+ * wire protocol (node-postgres, simple and extended protocol), the HTTP query API (JSON, CSV and
+ * Arrow), and DuckDB in this process on the same Parquet files (the floor: no network, no
+ * snapshot, no encoding).
  *
  * (a) Latency of small queries, one at a time: the median and p95 of `runs` runs after a warm-up.
  * (b) Rows/s of one large result (`large-rows` rows of five columns), read whole by the client.
@@ -62,7 +63,7 @@ export async function runSqlPaths(params: SqlPathsParams): Promise<void> {
   printHeader(
     "sql-paths",
     "One query at a time, client and server on this machine: the PostgreSQL wire protocol (node-postgres, " +
-      "rows as arrays), POST /v1/query (keep-alive; JSON, CSV, Arrow) and DuckDB in this process on the same files.",
+      "rows as arrays; simple, and extended as drivers send parameters), POST /v1/query (keep-alive; JSON, CSV, Arrow) and DuckDB in this process on the same files.",
     params,
   );
   const dataDir = params["lake-dir"] || (await mkdtemp(join(tmpdir(), "sluice-bench-sql-")));
@@ -92,6 +93,15 @@ export async function runSqlPaths(params: SqlPathsParams): Promise<void> {
       {
         name: "PostgreSQL protocol",
         run: async (sql) => (await client.query({ text: sql, rowMode: "array" })).rows.length,
+      },
+      {
+        // Parse, Bind, Describe, Execute: what drivers send for a query with parameters
+        // (`queryMode` is node-postgres's, missing from its type definitions).
+        name: "PostgreSQL extended",
+        run: async (sql) => {
+          const extended = { text: sql, rowMode: "array", queryMode: "extended" } as pg.QueryArrayConfig;
+          return (await client.query(extended)).rows.length;
+        },
       },
       { name: "HTTP JSON", run: (sql) => viaHttp(server, sql, "json") },
       { name: "HTTP CSV", run: (sql) => viaHttp(server, sql, "csv") },
