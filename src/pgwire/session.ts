@@ -373,8 +373,9 @@ export class Session {
     const portal = this.#portals.get(name);
     if (!portal) throw new QueryError(`portal "${name}" does not exist`);
     let fields: FieldDescription[];
+    // A portal is prepared, not run, so that its Execute can stream; but one already read, one
+    // answered here, and one with bytes (bound as BLOB, which a prepare binding text would not see) run.
     if (portal.statement.local || portal.result || portal.params.some((param) => Buffer.isBuffer(param))) {
-      // Bytes are bound as BLOB, which a Describe (binding text) would not see: run it instead.
       await this.#run(portal);
       fields = portal.result?.fields ?? [];
     } else {
