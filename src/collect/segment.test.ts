@@ -190,6 +190,14 @@ describe("normaliseCall", () => {
     assert.equal(event.page_url, null);
   });
 
+  it("page: a name sent only in the properties (as Jitsu sends it) is the event", () => {
+    const event = valid(
+      normaliseCall({ userId: "u1", properties: { name: "Pricing" } }, "page", "", NO_ENVELOPE, arrival),
+    );
+    assert.equal(event.event, "Pricing");
+    assert.deepEqual(event.properties, { name: "Pricing" });
+  });
+
   it("screen: name is the event and joins the properties", () => {
     const event = valid(normaliseCall({ userId: "u1", name: "Home" }, "screen", "", NO_ENVELOPE, arrival));
     assert.equal(event.event_type, "screen");

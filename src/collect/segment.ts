@@ -298,7 +298,8 @@ function normalise(
     }
     event = call.event;
   } else if (type === "page" || type === "screen") {
-    event = name;
+    // Segment's libraries send the name on its own and in the properties; Jitsu's only in the latter.
+    event = name ?? (typeof properties?.name === "string" && properties.name !== "" ? properties.name : null);
     if (name !== null || category !== null) properties = withNameAndCategory(properties, name, category);
   }
 
