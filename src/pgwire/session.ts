@@ -41,7 +41,7 @@ import {
   CANCEL_REQUEST,
   closeComplete,
   commandComplete,
-  dataRow,
+  DataRows,
   type ErrorFields,
   emptyQueryResponse,
   errorResponse,
@@ -430,7 +430,7 @@ export class Session {
             truncated = rows.length > room;
             const batch = truncated ? rows.slice(0, room) : rows;
             sent += batch.length;
-            if (!this.socket.write(Buffer.concat(batch.map((row) => this.#dataRow(row, fields ?? []))))) {
+            if (!this.socket.write(dataRows(batch, fields ?? []))) {
               await once(this.socket, "drain", { signal: running.signal });
             }
             return !truncated;
@@ -450,16 +450,6 @@ export class Session {
     }
     this.socket.write(
       commandComplete(/^\s*explain\b/i.test(portal.statement.sql) ? "EXPLAIN" : `SELECT ${sent}`),
-    );
-  }
-
-  /** One row as a DataRow message, each value in its column's format. */
-  #dataRow(row: DuckDBValue[], fields: FieldDescription[]): Buffer {
-    return dataRow(
-      row.map((value, column) => {
-        const field = fields[column] as FieldDescription;
-        return field.format === 1 ? encodeBinary(value, field.typeOid) : encodeText(value, field.typeOid);
-      }),
     );
   }
 
@@ -517,12 +507,11 @@ export class Session {
     const result = portal.result as PortalResult;
     if (withDescription && result.fields.length > 0) this.socket.write(rowDescription(result.fields));
     const end = limit > 0 ? Math.min(result.rows.length, result.sent + limit) : result.rows.length;
-    const chunks: Buffer[] = [];
-    for (let index = result.sent; index < end; index++) {
-      chunks.push(this.#dataRow(result.rows[index] as DuckDBValue[], result.fields));
-      if (chunks.length >= 256) this.socket.write(Buffer.concat(chunks.splice(0)));
+    for (let from = result.sent; from < end; from += ROWS_PER_WRITE) {
+      this.socket.write(
+        dataRows(result.rows.slice(from, Math.min(end, from + ROWS_PER_WRITE)), result.fields),
+      );
     }
-    if (chunks.length > 0) this.socket.write(Buffer.concat(chunks));
     result.sent = end;
     if (end < result.rows.length) {
       this.socket.write(portalSuspended());
@@ -569,6 +558,26 @@ export class Session {
     messages.push(backendKeyData(this.processId, this.secret), readyForQuery("I"));
     this.socket.write(Buffer.concat(messages));
   }
+}
+
+/** Rows of a result read whole that go to the socket in one write. */
+const ROWS_PER_WRITE = 2048;
+
+/** Rows as DataRow messages, each value in its column's format. */
+function dataRows(rows: DuckDBValue[][], fields: FieldDescription[]): Buffer {
+  const messages = new DataRows();
+  const binary = fields.map((field) => field.format === 1);
+  const oids = fields.map((field) => field.typeOid);
+  for (const row of rows) {
+    messages.row(
+      row.map((value, column) =>
+        binary[column]
+          ? encodeBinary(value, oids[column] as number)
+          : encodeText(value, oids[column] as number),
+      ),
+    );
+  }
+  return messages.messages();
 }
 
 class CanceledError extends Error {

@@ -168,21 +168,18 @@ export const canSendBinary = (oid: number): boolean =>
 
 /**
  * PostgreSQL's text format of a value of the column type `oid`: DuckDB's rendering, except
- * booleans (t/f), floats (PostgreSQL's shortest form, special values spelled its way) and arrays.
+ * booleans (t/f), floats (PostgreSQL's shortest form, special values spelled its way), intervals
+ * and arrays.
  */
-export function encodeText(value: DuckDBValue, oid: number): Buffer | null {
-  const text = textOf(value, oid);
-  return text === null ? null : Buffer.from(text, "utf8");
-}
-
-function textOf(value: DuckDBValue, oid: number): string | null {
+export function encodeText(value: DuckDBValue, oid: number): string | null {
   if (value === null) return null;
+  if (typeof value === "string") return value;
   if (typeof value === "boolean") return value ? "t" : "f";
   if (typeof value === "number") return formatFloat(value, oid);
   if (value instanceof DuckDBIntervalValue) return intervalText(value);
   const element = ELEMENT_OID.get(oid);
   if (element !== undefined && (value instanceof DuckDBListValue || value instanceof DuckDBArrayValue)) {
-    return `{${value.items.map((item) => arrayElementText(textOf(item, element))).join(",")}}`;
+    return `{${value.items.map((item) => arrayElementText(encodeText(item, element))).join(",")}}`;
   }
   return valueText(value) ?? "";
 }
@@ -263,7 +260,8 @@ export function encodeBinary(value: DuckDBValue, oid: number): Buffer | null {
   if (element !== undefined && (value instanceof DuckDBListValue || value instanceof DuckDBArrayValue)) {
     return arrayBinary(value.items, element);
   }
-  return encodeText(value, oid);
+  const text = encodeText(value, oid);
+  return text === null ? null : Buffer.from(text, "utf8");
 }
 
 const fixed = (size: number, write: (out: Buffer) => void): Buffer => {

@@ -176,15 +176,48 @@ export const rowDescription = (fields: FieldDescription[]): Buffer => {
   return message.end();
 };
 
-/** One row; each value already encoded (text or binary), null for SQL NULL. */
-export const dataRow = (values: (Buffer | null)[]): Buffer => {
-  const message = new MessageWriter("D").int16(values.length);
-  for (const value of values) {
-    if (value === null) message.int32(-1);
-    else message.int32(value.length).bytes(value);
+/**
+ * DataRow messages, many rows into one buffer: a value is text (written as UTF-8), bytes
+ * (binary format), or null for SQL NULL.
+ */
+export class DataRows {
+  #buffer = Buffer.allocUnsafe(64 * 1024);
+  #length = 0;
+
+  row(values: readonly (string | Buffer | null)[]): void {
+    const start = this.#length;
+    this.#reserve(7);
+    this.#buffer.write("D", start, "latin1");
+    this.#buffer.writeInt16BE(values.length, start + 5);
+    this.#length += 7;
+    for (const value of values) {
+      if (value === null) {
+        this.#reserve(4);
+        this.#length = this.#buffer.writeInt32BE(-1, this.#length);
+        continue;
+      }
+      const size = typeof value === "string" ? Buffer.byteLength(value, "utf8") : value.length;
+      this.#reserve(4 + size);
+      this.#length = this.#buffer.writeInt32BE(size, this.#length);
+      if (typeof value === "string") this.#buffer.write(value, this.#length, "utf8");
+      else value.copy(this.#buffer, this.#length);
+      this.#length += size;
+    }
+    this.#buffer.writeInt32BE(this.#length - start - 1, start + 1);
   }
-  return message.end();
-};
+
+  /** The messages written so far. */
+  messages(): Buffer {
+    return this.#buffer.subarray(0, this.#length);
+  }
+
+  #reserve(bytes: number): void {
+    if (this.#length + bytes <= this.#buffer.length) return;
+    const larger = Buffer.allocUnsafe(Math.max(this.#buffer.length * 2, this.#length + bytes));
+    this.#buffer.copy(larger, 0, 0, this.#length);
+    this.#buffer = larger;
+  }
+}
 
 export interface ErrorFields {
   severity: "ERROR" | "FATAL";
