@@ -24,12 +24,9 @@ const hmac = (key: Buffer, text: string): Buffer => createHmac("sha256", key).up
 const sha256 = (data: Buffer): Buffer => createHash("sha256").update(data).digest();
 
 /**
- * SCRAM needs one salt per user; here a secret is not tied to a user, so every secret gets one
- * salt, and the exchange is run against each until one matches.
- */
-/**
- * Logins kept elsewhere (accounts), looked up per connection: a user's own password (with its own
- * salt), and API tokens, whose keys all use one salt.
+ * Logins kept elsewhere (accounts), looked up per connection: a user's own password, and API
+ * tokens. SCRAM sends the client one salt before it proves anything, and a token is not tied to a
+ * user, so all tokens' keys use one salt and the proof is checked against each until one matches.
  */
 export interface ScramLogins {
   tokenSalt: Buffer;
