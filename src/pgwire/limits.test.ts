@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import pg from "pg";
+import { loadConfig } from "../config/index.js";
 import { ADMIN_TOKEN, bearer, spawnCli, startTestServer } from "../server/test-support.js";
 
 const run = promisify(execFile);
@@ -114,7 +115,7 @@ describe("query limits hold on every path: HTTP, the web app and the Postgres po
   });
 });
 
-test("`sluice serve --pg-port N` listens on 127.0.0.1:N, where psql logs in with the admin token", {
+test("the Postgres port is 127.0.0.1:5433 unless told otherwise; `serve --pg-port N` moves it, psql logs in with the admin token", {
   skip: noPsql,
 }, async () => {
   const port = await new Promise<number>((resolve) => {
@@ -124,6 +125,9 @@ test("`sluice serve --pg-port N` listens on 127.0.0.1:N, where psql logs in with
     });
   });
   const dataDir = await mkdtemp(join(tmpdir(), "sluice-pg-port-"));
+  // Unless told otherwise: port 5433, on loopback only.
+  const defaults = loadConfig({ env: {}, overrides: { data_dir: dataDir } });
+  assert.deepEqual([defaults.host, defaults.pg_port], ["127.0.0.1", 5433]);
   const child = spawnCli(["serve", "--data-dir", dataDir, "--port", "0", "--pg-port", String(port)], {
     SLUICE_ADMIN_TOKEN: ADMIN_TOKEN,
     SLUICE_WRITE_KEY: "k",
