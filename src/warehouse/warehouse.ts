@@ -273,7 +273,11 @@ export class Warehouse {
         throw error;
       }
       if (type !== StatementType.SELECT && type !== StatementType.EXPLAIN) {
-        const name = StatementType[type] ?? String(type);
+        // DuckDB's name for INSTALL is LOAD; the others read as SQL once spaced (VARIABLE_SET).
+        const name =
+          type === StatementType.LOAD
+            ? "INSTALL/LOAD"
+            : (StatementType[type] ?? String(type)).replaceAll("_", " ");
         throw new QueryError(
           `Only read-only queries (SELECT, EXPLAIN) can run here; statement ${index + 1} is ${name}.`,
         );
