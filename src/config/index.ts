@@ -108,6 +108,8 @@ export interface Config {
   retention: Record<string, unknown>;
   /** How often the server applies the retention rules (0 = only `sluice retention run` and the HTTP API). */
   retention_interval_minutes: number;
+  /** Lake tables whose user ids are in a column not named user_id: table → column (`sluice forget`). */
+  forget_user_columns: Record<string, string>;
 }
 
 /** A database source as written in `db_sources` (validated where it is used: `sources/db-config.ts`). */
@@ -193,6 +195,7 @@ export const DEFAULTS: Config = {
   raw_zone_retention_days: 7,
   retention: {},
   retention_interval_minutes: 60,
+  forget_user_columns: {},
 };
 
 export class ConfigError extends Error {}

@@ -4,8 +4,9 @@
  * A user's rows are those with their `user_id` (as sent, or as its HMAC token when the policy hashes
  * user ids), and those of the anonymous ids linked to them: an anonymous id that appears on a row
  * with the user's id (identify, or any event that carries both). A linked anonymous id's rows that
- * name another user are kept. Tables without those columns but with a `payload` (the quarantine
- * `events_rejected`) lose the rows whose payload carries any of the ids as a value.
+ * name another user are kept. A table whose user ids are in a column of another name is named in
+ * `forget_user_columns` (a loaded `crm_contacts.customer_id`). Tables without those columns but with
+ * a `payload` (the quarantine `events_rejected`) lose the rows whose payload carries any of the ids.
  *
  * Each table is rewritten and committed on its own (atomic per table). The deletion log records who
  * asked, when, and the rows removed per table, with the user only as an HMAC token. Forgetting a
@@ -16,6 +17,7 @@ import { join } from "node:path";
 import type { TableDef } from "../catalog/index.js";
 import { sqlIdent, sqlString } from "../warehouse/index.js";
 import { piiToken } from "./obfuscate.js";
+import { PolicyError } from "./policy.js";
 import { type LakeAccess, type RewriteResult, rewriteTable, sqlIn } from "./rewrite.js";
 import { appendDeletion, type DeletionRecord } from "./store.js";
 
@@ -24,21 +26,22 @@ export interface ForgetRequest {
   requestedBy: string;
   secret: string;
   dataDir: string;
-  /** Called with the table about to be rewritten, for progress. */
-  onTable?: (table: string) => void;
+  /** Tables whose user ids are in a column not named `user_id`: table → column. */
+  userColumns: Readonly<Record<string, string>>;
 }
 
 export async function forgetUser(lake: LakeAccess, request: ForgetRequest): Promise<DeletionRecord> {
   const requestedAt = new Date().toISOString();
   const userIds = withTokens([request.userId], request.secret);
   const tables = await lake.catalog.tables();
-  const linked = await linkedAnonymousIds(lake, tables, userIds);
+  // A misnamed column is found before any table is rewritten, not half-way.
+  const userColumn = new Map(tables.map((table) => [table.name, userColumnOf(table, request.userColumns)]));
+  const linked = await linkedAnonymousIds(lake, tables, userColumn, userIds);
   const anonymousIds = withTokens(linked, request.secret);
   const rows: Record<string, number> = {};
   for (const table of tables) {
-    const deleteWhere = userRows(table, userIds, anonymousIds);
+    const deleteWhere = userRows(table, userColumn.get(table.name), userIds, anonymousIds);
     if (deleteWhere === null) continue;
-    request.onTable?.(table.name);
     const result: RewriteResult = await rewriteTable(lake, {
       table,
       operation: "forget",
@@ -75,6 +78,19 @@ function columnsOf(table: TableDef): Set<string> {
   return new Set(table.columns.map((column) => column.name));
 }
 
+/** The column holding a table's user ids: the configured one, else `user_id`; undefined for none. */
+function userColumnOf(table: TableDef, configured: Readonly<Record<string, string>>): string | undefined {
+  const columns = columnsOf(table);
+  const named = configured[table.name];
+  if (named === undefined) return columns.has("user_id") ? "user_id" : undefined;
+  if (!columns.has(named)) {
+    throw new PolicyError(
+      `forget_user_columns.${table.name}: the table has no column ${named} (it has ${[...columns].join(", ")})`,
+    );
+  }
+  return named;
+}
+
 /**
  * Anonymous ids that appear on a row with one of the user's ids, in any table that has both; and
  * the ids an alias call of the user's names as its previous one (Segment's `context.previousId`).
@@ -82,6 +98,7 @@ function columnsOf(table: TableDef): Set<string> {
 async function linkedAnonymousIds(
   lake: LakeAccess,
   tables: TableDef[],
+  userColumn: ReadonlyMap<string, string | undefined>,
   userIds: string[],
 ): Promise<string[]> {
   const found = new Set<string>();
@@ -89,7 +106,8 @@ async function linkedAnonymousIds(
   try {
     for (const table of tables) {
       const columns = columnsOf(table);
-      if (!columns.has("user_id") || !columns.has("anonymous_id")) continue;
+      const user = userColumn.get(table.name);
+      if (user === undefined || !columns.has("anonymous_id")) continue;
       const files = await lake.catalog.liveFiles(table.name);
       if (files.length === 0) continue;
       const paths = files.map((file) => sqlString(join(lake.lakeRoot, file.path))).join(", ");
@@ -101,7 +119,7 @@ async function linkedAnonymousIds(
         `SELECT DISTINCT id
          FROM read_parquet([${paths}], union_by_name = true, hive_partitioning = false),
               unnest([${ids.join(", ")}]) AS linked(id)
-         WHERE ${sqlIn("CAST(user_id AS VARCHAR)", userIds)} AND id IS NOT NULL`,
+         WHERE ${sqlIn(`CAST(${sqlIdent(user)} AS VARCHAR)`, userIds)} AND id IS NOT NULL`,
       );
       for (const [id] of result.getRowsJson() as [string][]) found.add(id);
     }
@@ -112,14 +130,19 @@ async function linkedAnonymousIds(
 }
 
 /** The SQL predicate of the user's rows in a table, or null when the table cannot hold any. */
-function userRows(table: TableDef, userIds: string[], anonymousIds: string[]): string | null {
+function userRows(
+  table: TableDef,
+  userColumn: string | undefined,
+  userIds: string[],
+  anonymousIds: string[],
+): string | null {
   const columns = columnsOf(table);
-  const user = `CAST(${sqlIdent("user_id")} AS VARCHAR)`;
+  const user = `CAST(${sqlIdent(userColumn ?? "user_id")} AS VARCHAR)`;
   const anonymous = `CAST(${sqlIdent("anonymous_id")} AS VARCHAR)`;
-  if (columns.has("user_id") && columns.has("anonymous_id")) {
-    return `(${sqlIn(user, userIds)} OR (${sqlIn(anonymous, anonymousIds)} AND (user_id IS NULL OR ${sqlIn(user, userIds)})))`;
+  if (userColumn !== undefined && columns.has("anonymous_id")) {
+    return `(${sqlIn(user, userIds)} OR (${sqlIn(anonymous, anonymousIds)} AND (${user} IS NULL OR ${sqlIn(user, userIds)})))`;
   }
-  if (columns.has("user_id")) return sqlIn(user, userIds);
+  if (userColumn !== undefined) return sqlIn(user, userIds);
   if (columns.has("anonymous_id")) return sqlIn(anonymous, anonymousIds);
   if (columns.has("payload")) {
     // A quarantined payload is the event's text: JSON (`"id"`), a pixel's query string (`=id`), or

@@ -94,24 +94,32 @@ describe("forget and retention on any lake table", () => {
   });
 
   test("forget finds the user as sent and as a token, in files with and without newer columns", async () => {
-    const record = await forgetUser(lake, {
-      userId: "u1",
-      requestedBy: "test",
-      secret: SECRET,
-      dataDir: lake.dir,
-    });
-    assert.deepEqual(record.rows, { crm_contacts: 2, events: 4 });
+    // A loaded table whose user ids are in a column of another name.
+    const orders: TableDef = {
+      name: "shop_orders",
+      columns: [
+        { name: "buyer", type: "VARCHAR" },
+        { name: "total", type: "DOUBLE" },
+      ],
+      partitionBy: null,
+    };
+    await append(lake, orders, "SELECT * FROM (VALUES ('u1', 10.0), ('u2', 20.0)) t(buyer, total)");
+    const request = { userId: "u1", requestedBy: "test", secret: SECRET, dataDir: lake.dir };
+    // A misnamed column stops forget before any table is rewritten.
+    await assert.rejects(
+      forgetUser(lake, { ...request, userColumns: { shop_orders: "buyer_id" } }),
+      /forget_user_columns\.shop_orders: the table has no column buyer_id \(it has buyer, total\)/,
+    );
+    assert.equal((await rows(lake, "SELECT count(*) FROM events"))[0]?.[0], 5);
+    const record = await forgetUser(lake, { ...request, userColumns: { shop_orders: "buyer" } });
+    assert.deepEqual(record.rows, { crm_contacts: 2, events: 4, shop_orders: 1 });
+    assert.deepEqual(await rows(lake, "SELECT buyer FROM shop_orders"), [["u2"]]);
     assert.equal(record.linked_anonymous_ids, 2);
     assert.deepEqual(await rows(lake, "SELECT user_id, email, plan FROM crm_contacts"), [
       ["u2", "b@x.example", null],
     ]);
     assert.deepEqual(await rows(lake, "SELECT event_id FROM events"), [["e3"]]);
-    const again = await forgetUser(lake, {
-      userId: "u1",
-      requestedBy: "test",
-      secret: SECRET,
-      dataDir: lake.dir,
-    });
+    const again = await forgetUser(lake, { ...request, userColumns: { shop_orders: "buyer" } });
     assert.equal(again.total_rows, 0);
     const log = await readFile(join(lake.dir, "privacy", "deletions.jsonl"), "utf8");
     assert.equal(log.trim().split("\n").length, 2);

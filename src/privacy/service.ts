@@ -135,6 +135,7 @@ export class Privacy {
         requestedBy,
         secret: this.#secret,
         dataDir: this.#options.config.data_dir,
+        userColumns: this.#options.config.forget_user_columns,
       });
     });
   }
