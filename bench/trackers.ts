@@ -14,7 +14,7 @@
 import autocannon from "autocannon";
 import { basicAuth, query, sqlString } from "./lib/client.js";
 import type { ParamSpecs, ParamValues } from "./lib/params.js";
-import { type Figure, figuresTable, formatInt, printHeader } from "./lib/report.js";
+import { type Figure, figuresTable, formatInt, loadAverage, printHeader } from "./lib/report.js";
 import { BodyTemplate, SegmentEventFactory } from "./lib/segment-events.js";
 import { type SluiceServer, sleep, startServer } from "./lib/server.js";
 
@@ -43,6 +43,8 @@ interface Phase {
   events: number;
   /** Server CPU seconds used during the phase (null off Linux). */
   cpuSeconds: number | null;
+  /** The load average (1/5 min) as the phase ended, this benchmark included: was the machine shared? */
+  loadAfter: string;
 }
 
 export async function runTrackers(params: TrackersParams): Promise<void> {
@@ -54,6 +56,7 @@ export async function runTrackers(params: TrackersParams): Promise<void> {
   );
   const runTag = Date.now().toString(36);
   const figures: Figure[] = [];
+  const loads: string[] = [];
   let lost: string | null = null;
 
   const server = await startServer();
@@ -74,6 +77,7 @@ export async function runTrackers(params: TrackersParams): Promise<void> {
       eventsPerRequest: 1,
       request: pixelRequests(server.writeKey, `${runTag}-p`),
     });
+    loads.push(`(a) ${tp2.loadAfter}`, `(b) ${pixel.loadAfter}`);
     figures.push(
       { measure: `(a) tp2 POST, ${params["tp2-events"]} events each: requests/s`, value: rate(tp2) },
       { measure: "(a) tp2 POST: events/s", value: formatInt(tp2.events / tp2.result.duration) },
@@ -130,6 +134,8 @@ export async function runTrackers(params: TrackersParams): Promise<void> {
       value: on === null || off === null ? "n/a" : (on - off).toFixed(1),
     },
   );
+  loads.push(`(c) on ${enrichment.on.loadAfter}`, `(c) off ${enrichment.off.loadAfter}`);
+  figures.push({ measure: "load average (1/5 min) as each phase ended", value: loads.join(", ") });
   figures.push({
     measure: "tp2 and pixel events acknowledged / in the lake",
     value: lost ?? "all acknowledged events are queryable",
@@ -186,6 +192,7 @@ async function load(
     result,
     events,
     cpuSeconds: cpuBefore === null || cpuAfter === null ? null : cpuAfter - cpuBefore,
+    loadAfter: loadAverage(),
   };
 }
 
