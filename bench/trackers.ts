@@ -9,12 +9,22 @@
  *     what enrichment costs.
  *
  * Event ids are `<run>-<phase><request number>-<i>`, so each phase's events are counted in the
- * lake afterwards: every acknowledged event must be there.
+ * lake afterwards: every acknowledged event must be there. The load comes from the same closed-loop
+ * generator as the ingest benchmark's (http-load.ts), so (c) is its batch phase with and without
+ * enrichment.
  */
-import autocannon from "autocannon";
 import { basicAuth, query, sqlString } from "./lib/client.js";
+import { closedLoad, type LoadResult } from "./lib/http-load.js";
 import type { ParamSpecs, ParamValues } from "./lib/params.js";
-import { type Figure, figuresTable, formatInt, loadAverage, printHeader } from "./lib/report.js";
+import {
+  type Figure,
+  figuresTable,
+  formatInt,
+  formatMs,
+  loadAverage,
+  percentile,
+  printHeader,
+} from "./lib/report.js";
 import { BodyTemplate, SegmentEventFactory } from "./lib/segment-events.js";
 import { type SluiceServer, sleep, startServer } from "./lib/server.js";
 
@@ -38,7 +48,7 @@ const USER_AGENTS = [
 ];
 
 interface Phase {
-  result: autocannon.Result;
+  result: LoadResult;
   /** Events acknowledged with 2xx. */
   events: number;
   /** Server CPU seconds used during the phase (null off Linux). */
@@ -67,7 +77,7 @@ export async function runTrackers(params: TrackersParams): Promise<void> {
       connections: params.connections,
       seconds: params.seconds,
       eventsPerRequest: params["tp2-events"],
-      request: tp2Requests(server.writeKey, `${runTag}-s`, params["tp2-events"]),
+      body: tp2Bodies(server.writeKey, `${runTag}-s`, params["tp2-events"]),
     });
     const pixel = await load(server, {
       path: "/i",
@@ -75,12 +85,12 @@ export async function runTrackers(params: TrackersParams): Promise<void> {
       connections: params.connections,
       seconds: params.seconds,
       eventsPerRequest: 1,
-      request: pixelRequests(server.writeKey, `${runTag}-p`),
+      target: pixelTargets(server.writeKey, `${runTag}-p`),
     });
     loads.push(`(a) ${tp2.loadAfter}`, `(b) ${pixel.loadAfter}`);
     figures.push(
       { measure: `(a) tp2 POST, ${params["tp2-events"]} events each: requests/s`, value: rate(tp2) },
-      { measure: "(a) tp2 POST: events/s", value: formatInt(tp2.events / tp2.result.duration) },
+      { measure: "(a) tp2 POST: events/s", value: formatInt(tp2.events / tp2.result.seconds) },
       { measure: "(a) tp2 POST: latency p50 / p99", value: latency(tp2) },
       { measure: "(b) pixel GET /i: requests/s (= events/s)", value: rate(pixel) },
       { measure: "(b) pixel GET /i: latency p50 / p99", value: latency(pixel) },
@@ -109,7 +119,7 @@ export async function runTrackers(params: TrackersParams): Promise<void> {
         connections: params.connections,
         seconds: params.seconds,
         eventsPerRequest: params["batch-size"],
-        request: segmentBatches(`${runTag}-${mode}`, params["batch-size"]),
+        body: segmentBatches(`${runTag}-${mode}`, params["batch-size"]),
       });
     } finally {
       await enrichServer.stop();
@@ -121,8 +131,8 @@ export async function runTrackers(params: TrackersParams): Promise<void> {
   figures.push(
     {
       measure: `(c) Segment batches of ${params["batch-size"]}: events/s, enrichment on / off`,
-      value: `${formatInt(enrichment.on.events / enrichment.on.result.duration)} / ${formatInt(
-        enrichment.off.events / enrichment.off.result.duration,
+      value: `${formatInt(enrichment.on.events / enrichment.on.result.seconds)} / ${formatInt(
+        enrichment.off.events / enrichment.off.result.seconds,
       )}`,
     },
     {
@@ -146,11 +156,12 @@ export async function runTrackers(params: TrackersParams): Promise<void> {
   if (lost) throw new Error(lost);
 }
 
-const rate = (phase: Phase) => formatInt(phase.result["2xx"] / phase.result.duration);
-const latency = (phase: Phase) => `${phase.result.latency.p50} / ${phase.result.latency.p99} ms`;
-
-/** Builds request `n`: its path (with query string) or body. */
-type RequestFactory = (n: number) => { path?: string; body?: Buffer };
+const rate = (phase: Phase) =>
+  formatInt((phase.result.completed - phase.result.non2xx) / phase.result.seconds);
+const latency = (phase: Phase) => {
+  const latencies = Array.from(phase.result.latenciesMs);
+  return `${formatMs(percentile(latencies, 50))} / ${formatMs(percentile(latencies, 99))}`;
+};
 
 async function load(
   server: SluiceServer,
@@ -160,32 +171,32 @@ async function load(
     connections: number;
     seconds: number;
     eventsPerRequest: number;
-    request: RequestFactory;
+    /** POST: the body of request `n`. */
+    body?: (n: number) => Buffer;
+    /** GET: the path with query string of request `n`. */
+    target?: (n: number) => string;
   },
 ): Promise<Phase> {
   console.error(
     `bench: ${phase.method} ${phase.path} with ${phase.connections} connections for ${phase.seconds} s...`,
   );
-  let next = 0;
   let events = 0;
   const cpuBefore = await server.cpuSeconds();
-  const result = await autocannon({
-    url: `${server.url}${phase.path}`,
+  const result = await closedLoad({
+    url: server.url,
+    path: phase.path,
     method: phase.method,
     connections: phase.connections,
-    duration: phase.seconds,
+    seconds: phase.seconds,
     headers:
       phase.method === "POST"
         ? { authorization: basicAuth(server.writeKey), "content-type": "application/json" }
         : {},
-    requests: [
-      {
-        setupRequest: (request) => ({ ...request, ...phase.request(next++) }),
-        onResponse: (status) => {
-          if (status >= 200 && status < 300) events += phase.eventsPerRequest;
-        },
-      },
-    ],
+    target: phase.target,
+    body: phase.body,
+    onResponse: (_n, status) => {
+      if (status >= 200 && status < 300) events += phase.eventsPerRequest;
+    },
   });
   const cpuAfter = await server.cpuSeconds();
   return {
@@ -197,7 +208,7 @@ async function load(
 }
 
 /** tp2 bodies as the JavaScript tracker sends them: page views, pings and structured events. */
-function tp2Requests(writeKey: string, tag: string, eventsPerRequest: number): RequestFactory {
+function tp2Bodies(writeKey: string, tag: string, eventsPerRequest: number): (n: number) => Buffer {
   const templates = Array.from({ length: TEMPLATES }, (_, t) => {
     const data = Array.from({ length: eventsPerRequest }, (_, i) => {
       const kind = (t + i) % 3;
@@ -226,10 +237,10 @@ function tp2Requests(writeKey: string, tag: string, eventsPerRequest: number): R
       JSON.stringify({ schema: "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4", data }),
     );
   });
-  return (n) => ({ body: (templates[n % templates.length] as BodyTemplate).stamp(n) });
+  return (n) => (templates[n % templates.length] as BodyTemplate).stamp(n);
 }
 
-function pixelRequests(writeKey: string, tag: string): RequestFactory {
+function pixelTargets(writeKey: string, tag: string): (n: number) => string {
   return (n) => {
     const query = new URLSearchParams({
       e: "pv",
@@ -240,11 +251,11 @@ function pixelRequests(writeKey: string, tag: string): RequestFactory {
       duid: `visitor-${n % 1000}`,
       ua: USER_AGENTS[n % USER_AGENTS.length] as string,
     });
-    return { path: `/i?${query}` };
+    return `/i?${query}`;
   };
 }
 
-function segmentBatches(tag: string, size: number): RequestFactory {
+function segmentBatches(tag: string, size: number): (n: number) => Buffer {
   const factory = new SegmentEventFactory(42);
   const templates = Array.from({ length: TEMPLATES }, () => {
     const batch = Array.from({ length: size }, (_, i) =>
@@ -252,7 +263,7 @@ function segmentBatches(tag: string, size: number): RequestFactory {
     );
     return new BodyTemplate(JSON.stringify({ batch }));
   });
-  return (n) => ({ body: (templates[n % templates.length] as BodyTemplate).stamp(n) });
+  return (n) => (templates[n % templates.length] as BodyTemplate).stamp(n);
 }
 
 /** Null when every phase's acknowledged events are in the lake; else what is missing. */

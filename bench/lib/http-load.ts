@@ -20,11 +20,15 @@ import { performance } from "node:perf_hooks";
 export interface LoadOptions {
   url: string;
   path: string;
+  /** "POST" (the default) with `body`, or "GET" without one. */
+  method?: "GET" | "POST";
+  /** The path (with query string) of request number `n`, when it is not always `path`. */
+  target?(n: number): string;
   headers: Record<string, string>;
   seconds: number;
   connections: number;
-  /** The body of request number `n`; numbers count up from 0. */
-  body(n: number): Buffer;
+  /** The body of request number `n` (POST only); numbers count up from 0. */
+  body?(n: number): Buffer;
   onResponse(n: number, status: number, body: string): void;
 }
 
@@ -53,6 +57,8 @@ interface Connection {
   received: Buffer;
   broken: boolean;
 }
+
+const NO_BODY = Buffer.alloc(0);
 
 /** How long answers to the last requests are awaited after the run. */
 const DRAIN_MS = 5_000;
@@ -133,8 +139,10 @@ async function startRun(options: LoadOptions) {
     onBroken: (_connection: Connection) => {},
     send(connection: Connection, pending: Pending) {
       connection.inFlight = pending;
-      const body = options.body(pending.n);
-      const head = `POST ${options.path} HTTP/1.1\r\n${headerLines}content-length: ${body.length}\r\n\r\n`;
+      const get = options.method === "GET";
+      const body = get || options.body === undefined ? NO_BODY : options.body(pending.n);
+      const path = options.target?.(pending.n) ?? options.path;
+      const head = `${get ? "GET" : "POST"} ${path} HTTP/1.1\r\n${headerLines}content-length: ${body.length}\r\n\r\n`;
       connection.socket.write(Buffer.concat([Buffer.from(head, "latin1"), body]));
     },
     async finish(start: number, queued: () => boolean = () => false): Promise<LoadResult> {
