@@ -15,7 +15,9 @@ import { type PiiAction, type PiiRules, PROTOCOL_KEYS } from "./policy.js";
 /** Snowplow fields holding base64-encoded JSON. */
 const BASE64_JSON_KEYS = new Set(["ue_px", "cx"]);
 
-const EMAIL = /[\w.+-]+@[\w-]+(?:\.[\w-]+)+/g;
+// Each pattern starts only where a run of its characters starts (the lookbehinds), so that text of
+// one long run (a refused body of 500 KB) costs linear time, not a backtrack from every position.
+const EMAIL = /(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+/g;
 const IPV4 = /\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b/g;
 /** Runs of hex digits and colons that may be an IPv6 address; `isIP` decides. */
 const IPV6_CANDIDATE = /(?<![\w:.])(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}(?![\w:])/gi;
@@ -90,7 +92,7 @@ export function compileScrubber(rules: PiiRules, secret: string): PayloadScrubbe
   // (`\"phone\":\"…\"`, quotes escaped once per level), or in a query string (`email=…`).
   const keys = [...byKey.keys()].map(escapeRegExp).join("|");
   const keyPattern = new RegExp(
-    `((\\\\*)"(${keys})\\2"\\s*:\\s*)(?:\\2"([\\s\\S]*?)(?:(?<!\\\\)\\2"|$)|(-?[\\d.eE+-]+))|` +
+    `(?<!\\\\)((\\\\{0,15})"(${keys})\\2"\\s*:\\s*)(?:\\2"([\\s\\S]*?)(?:(?<!\\\\)\\2"|$)|(-?[\\d.eE+-]+))|` +
       `((?:^|[?&])(${keys})=)([^&]*)`,
     "g",
   );
