@@ -160,6 +160,43 @@ describe("forget and retention on any lake table", () => {
     assert.match(String(missing?.error), /set time_column/);
   });
 
+  test("forget and a retention run at once on the same files: both apply, each row counted once", async () => {
+    const visits: TableDef = {
+      name: "visits",
+      columns: [
+        { name: "user_id", type: "VARCHAR" },
+        { name: "seen_at", type: "TIMESTAMPTZ" },
+      ],
+      partitionBy: null,
+    };
+    // Two files, each with the forgotten user's and another user's rows, old and new.
+    for (let file = 0; file < 2; file++) {
+      await append(
+        lake,
+        visits,
+        `SELECT * FROM (VALUES ('u9', TIMESTAMPTZ '2020-01-01'), ('u9', now()), ('u8', TIMESTAMPTZ '2020-01-01'),
+           ('u8', now())) t(user_id, seen_at)`,
+      );
+    }
+    const [forgot, [retained]] = await Promise.all([
+      forgetUser(lake, {
+        userId: "u9",
+        requestedBy: "test",
+        secret: SECRET,
+        dataDir: lake.dir,
+        userColumns: {},
+      }),
+      runRetention(lake, [{ table: "visits", dropAfterDays: 365, timeColumn: "seen_at", scrub: [] }], SECRET),
+    ]);
+    assert.equal(retained?.error, undefined);
+    assert.deepEqual(await rows(lake, "SELECT user_id, seen_at > TIMESTAMPTZ '2021-01-01' FROM visits"), [
+      ["u8", true],
+      ["u8", true],
+    ]);
+    // Whichever committed second planned again on the first one's files.
+    assert.equal((forgot.rows.visits ?? 0) + (retained?.rowsDeleted ?? 0), 6);
+  });
+
   test("the server's schedule applies the rules on its own", async () => {
     const config = loadConfig({
       env: {},
