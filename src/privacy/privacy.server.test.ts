@@ -707,4 +707,30 @@ describe("the raw zone", () => {
     assert.deepEqual(((await forget.json()) as { rows: unknown }).rows, { events: 1, events_raw: 1 });
     assert.equal(await count(server, "SELECT count(*) FROM events_raw"), 0);
   });
+
+  test("the raw values stay in the raw zone: every file outside events_raw is clean", async () => {
+    const { accepted } = await sendEverything(server);
+    const ids = accepted.map((id) => `'${id}'`).join(", ");
+    for (const table of ["events", "events_raw"]) {
+      await eventually(
+        async () =>
+          (await count(server, `SELECT count(*) FROM ${table} WHERE event_id IN (${ids})`)) ===
+          accepted.length,
+      );
+    }
+    const found = await rawValuesUnder(dataDir, RAW_VALUES);
+    const rawZone = join(dataDir, "bus", "events_raw");
+    const rawLake = join(dataDir, "lake", "events_raw");
+    assert.deepEqual(
+      found.filter((where) => !where.includes(rawZone) && !where.includes(rawLake)),
+      [],
+    );
+    // The raw zone does hold them: the whole addresses and the emails.
+    for (const value of [IPV4, IPV6, EMAIL, TRACKER_EMAIL, ENTITY_EMAIL]) {
+      assert.ok(
+        found.some((where) => where.startsWith(`${value} in ${rawLake}`)),
+        `${value} not in events_raw`,
+      );
+    }
+  });
 });
