@@ -41,6 +41,13 @@ export interface TopicBatch {
 
 export interface Bus {
   topic(name: string): Promise<Topic>;
+  /**
+   * Starts a new segment of topic `name` after the records appended so far, so that
+   * `Topic.release` can drop them once every consumer is past them: forget and retention use it,
+   * so that records the lake no longer holds do not wait on disk until their segment fills up.
+   * Nothing happens when the newest segment is empty.
+   */
+  roll(name: string): Promise<void>;
   /** False once a write failed (disk full, I/O error); /healthz reports it. */
   healthy(): boolean;
   close(): Promise<void>;

@@ -157,6 +157,36 @@ test("segments rotate, are read across exactly once, and release old data", asyn
   await bus.close();
 });
 
+test("roll starts a new segment after what was appended, so release can drop it before the segment fills", async () => {
+  const dir = await tempDir();
+  const bus = await openEmbeddedBus({ dir });
+  const topic = await bus.topic("events");
+  await bus.roll("events");
+  assert.deepEqual(await segmentFiles(dir), ["00000000000000000000.log"], "an empty segment is kept");
+
+  await topic.append(records(0, 5));
+  const rolled = Promise.all([bus.roll("events"), topic.append(records(5, 3))]);
+  await rolled;
+  const files = await segmentFiles(dir);
+  assert.equal(files.length, 2);
+  assert.deepEqual(await readAll(topic), records(0, 8), "records read across the roll exactly once");
+
+  // A consumer past the first five records: their segment goes, the rest stays readable.
+  const firstFive = Buffer.byteLength(`${records(0, 5).join("\n")}\n`);
+  await topic.release(firstFive);
+  assert.deepEqual(await segmentFiles(dir), files.slice(1));
+  assert.equal(topic.start(), firstFive);
+  assert.deepEqual(await readAll(topic), records(5, 3));
+  await bus.close();
+
+  // Reopened, the topic goes on after the roll.
+  const reopened = await openEmbeddedBus({ dir });
+  const again = await reopened.topic("events");
+  await again.append(records(8, 1));
+  assert.deepEqual(await readAll(again), records(5, 4));
+  await reopened.close();
+});
+
 test("a reader following the tail during appends and rotation sees every record once", async () => {
   const dir = await tempDir();
   const bus = await openEmbeddedBus({ dir, segmentBytes: 2000 });

@@ -122,6 +122,10 @@ class LogBus implements EmbeddedBus {
     return topic;
   }
 
+  async roll(name: string): Promise<void> {
+    await ((await this.topic(name)) as LogTopic).roll();
+  }
+
   healthy(): boolean {
     return this.opened.every((topic) => topic.healthy());
   }
@@ -165,6 +169,8 @@ class LogTopic implements Topic {
   private writing: Promise<void> | null = null;
   private failure: Error | null = null;
   private closed = false;
+  /** The next group commit starts a new segment first (`roll`). */
+  private rollRequested = false;
 
   private constructor(
     readonly name: string,
@@ -231,6 +237,14 @@ class LogTopic implements Topic {
     if (problem) return Promise.reject(new TypeError(`Bus topic "${this.name}": ${problem}`));
     if (lines.length === 0) return Promise.resolve();
     return this.enqueue(lines, countLines(lines));
+  }
+
+  /** Bus.roll: a new segment for the group after the appends made so far, in the writer's order. */
+  roll(): Promise<void> {
+    const refusal = this.refusal();
+    if (refusal) return Promise.reject(refusal);
+    this.rollRequested = true;
+    return this.enqueue(EMPTY, 0);
   }
 
   async read(from: number, maxBytes: number): Promise<TopicBatch> {
@@ -321,7 +335,10 @@ class LogTopic implements Topic {
     // After a failed write or fsync the file state is unknown: stop rather than risk acknowledging lost data.
     if (this.failure) throw this.failure;
     const data = group.chunks.length === 1 ? (group.chunks[0] as Buffer) : Buffer.concat(group.chunks);
-    if (this.durableEnd - this.activeStart() >= this.settings.segmentBytes) await this.rotate();
+    const written = this.durableEnd - this.activeStart();
+    const roll = this.rollRequested;
+    this.rollRequested = false;
+    if (written >= this.settings.segmentBytes || (roll && written > 0)) await this.rotate();
     writeAtSync(this.active.fd, data, this.durableEnd - this.activeStart());
     await this.settings.disk.syncFile(this.active);
     this.durableEnd += data.length;

@@ -3,7 +3,7 @@
  * running all the while (each sees the table all before or all after a run).
  */
 import assert from "node:assert/strict";
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type RunningServer, serve } from "../server/index.js";
@@ -192,6 +192,13 @@ describe("retention and forget on a running server", () => {
     );
     const logText = await readFile(join(dataDir, "privacy", "deletions.jsonl"), "utf8");
     assert.ok(!logText.includes("forget-me") && !logText.includes("anon-forget"));
+    // Nor does the bus hold them any more: its segments already in the lake were dropped.
+    const busDir = join(dataDir, "bus");
+    for (const name of await readdir(busDir, { recursive: true })) {
+      const path = join(busDir, name);
+      if (!(await stat(path)).isFile()) continue;
+      assert.ok(!(await readFile(path, "utf8")).includes("forget-me"), `${path} holds the forgotten user`);
+    }
 
     const bad = await admin(server, "POST", "/v1/privacy/forget", { userId: "forget-me" });
     assert.equal(bad.status, 400);

@@ -7,7 +7,9 @@
  * the loaders' committed positions in the catalog), then rewrites. So every event received before
  * the request is gone when it returns; events received after it are new data. This was chosen over
  * a tombstone the loader would apply, which would put a check of every loaded row against the
- * deletion list on the hot path and need the raw ids kept somewhere.
+ * deletion list on the hot path and need the raw ids kept somewhere. Afterwards (and after each
+ * retention run) the server drops the bus segments whose records are all in the lake
+ * (`releaseLoaded`), so forgotten and expired records do not stay on disk until their segment fills.
  */
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -54,6 +56,8 @@ export interface PrivacyOptions {
   cell?: PolicyCell;
   /** How long forget waits for the loader to catch up with the bus. */
   loaderWaitMs?: number;
+  /** Drops the bus's records that are all in the lake (the server's bus; absent in the CLI). */
+  releaseLoaded?: () => Promise<void>;
 }
 
 const FIRST_RETENTION_DELAY_MS = 5 * 60_000;
@@ -130,20 +134,28 @@ export class Privacy {
     if (userId.trim() === "") return Promise.reject(new PolicyError("the user id to forget is empty"));
     return this.#serial(async () => {
       await this.#waitForLoaders();
-      return forgetUser(this.#options.lake, {
+      const record = await forgetUser(this.#options.lake, {
         userId,
         requestedBy,
         secret: this.#secret,
         dataDir: this.#options.config.data_dir,
         userColumns: this.#options.config.forget_user_columns,
       });
+      await this.#options.releaseLoaded?.();
+      return record;
     });
   }
 
   runRetention(): Promise<TableRetention[]> {
-    return this.#serial(() =>
-      runRetention(this.#options.lake, retentionRules(this.#options.config), this.#secret),
-    );
+    return this.#serial(async () => {
+      const results = await runRetention(
+        this.#options.lake,
+        retentionRules(this.#options.config),
+        this.#secret,
+      );
+      await this.#options.releaseLoaded?.();
+      return results;
+    });
   }
 
   deletions(limit?: number): Promise<DeletionRecord[]> {

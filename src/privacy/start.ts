@@ -49,6 +49,13 @@ export async function startPrivacy(options: {
       options.tables.map((table) => table.name),
     ),
     cell,
+    releaseLoaded: async () => {
+      for (const { name } of options.tables) {
+        await bus.roll(name);
+        const loaded = await options.catalog.offset(`loader:${name}`);
+        if (loaded !== null) await (await bus.topic(name)).release(loaded);
+      }
+    },
   });
   privacy.startRetention();
   return {
