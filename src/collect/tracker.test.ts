@@ -4,7 +4,7 @@
  * real site. Skipped, saying so, where /usr/bin/chromium is not installed; CI installs it.
  */
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createServer, get, type Server as HttpServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
@@ -17,6 +17,15 @@ const CHROMIUM = "/usr/bin/chromium";
 const noChromium = existsSync(CHROMIUM) ? false : `needs ${CHROMIUM}: apt-get install chromium`;
 
 type Sluice = Awaited<ReturnType<typeof startTestServer>>;
+
+/** The install snippet of the README's "Browser: sluice.js" section, as users copy it. */
+const README_SNIPPET = (() => {
+  const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+  const section = readme.slice(readme.indexOf("### Browser: sluice.js"));
+  const match = /```html\n([\s\S]*?)```/.exec(section);
+  if (match === null) throw new Error("README.md has no html snippet under Browser: sluice.js");
+  return match[1] as string;
+})();
 
 const PII_SECRET = "tracker-test-secret";
 
@@ -50,6 +59,20 @@ function startSite(
     }
     if (url.pathname === "/gone") {
       response.writeHead(200, { "content-type": "text/html" }).end("<title>Gone</title>");
+      return;
+    }
+    // As the README says to install it: its snippet as pasted, or the one script tag; no options.
+    const install = {
+      "/readme-snippet": README_SNIPPET.replaceAll("https://sluice.example.com", sluiceUrl).replace(
+        "YOUR_WRITE_KEY",
+        WRITE_KEY,
+      ),
+      "/script-tag": `<script async src="${sluiceUrl}/sluice.js" data-write-key="${WRITE_KEY}"></script>`,
+    }[url.pathname];
+    if (install !== undefined) {
+      response
+        .writeHead(200, { "content-type": "text/html; charset=utf-8" })
+        .end(`<!doctype html><html><head><title>Installed</title>${install}</head><body></body></html>`);
       return;
     }
     const options = url.searchParams.get("options") ?? "{}";
@@ -156,6 +179,22 @@ describe("the browser tracker in Chromium", { skip: noChromium }, () => {
     ]);
     await page.context().close();
   });
+
+  for (const install of ["readme-snippet", "script-tag"]) {
+    test(`installed as the README says (${install}), without options, it sends to where sluice.js came from`, async () => {
+      const page = await open(`/${install}`);
+      const id = await anonymousId(page);
+      await eventually(
+        async () =>
+          (
+            await rows(
+              `SELECT event_type, page_path, properties->>'title' FROM events WHERE anonymous_id = '${id}'`,
+            )
+          )[0]?.join() === `page,/${install},Installed`,
+      );
+      await page.context().close();
+    });
+  }
 
   test("single-page-app route changes are page views too", async () => {
     const page = await open("/spa");
