@@ -18,6 +18,6 @@ export function corsHeaders(origin: string | undefined): Record<string, string> 
 /** What a preflight (OPTIONS) answer adds to `corsHeaders`. */
 export const PREFLIGHT_HEADERS: Readonly<Record<string, string>> = {
   "access-control-allow-methods": "GET, POST, OPTIONS",
-  "access-control-allow-headers": "Content-Type, Content-Encoding, Authorization, SP-Anonymous",
+  "access-control-allow-headers": "Content-Type, Content-Encoding, Authorization, SP-Anonymous, X-Write-Key",
   "access-control-max-age": "3600",
 };

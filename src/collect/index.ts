@@ -178,6 +178,7 @@ export class Collector {
       path: request.path,
       query: request.query ?? "",
       authorization: header(headers, "authorization"),
+      writeKey: header(headers, "x-write-key"),
       contentEncoding: header(headers, "content-encoding"),
       contentType: header(headers, "content-type"),
       userAgent: header(headers, "user-agent"),

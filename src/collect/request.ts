@@ -44,6 +44,8 @@ export interface RequestToPrepare {
   /** The query string without "?"; "" when there is none. */
   query: string;
   authorization: string | undefined;
+  /** The `X-Write-Key` header, as Jitsu's SDK sends the write key. */
+  writeKey?: string;
   contentEncoding: string | undefined;
   contentType: string | undefined;
   /** The request's User-Agent header; Snowplow events fall back to it. */

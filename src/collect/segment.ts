@@ -47,7 +47,10 @@ export { type Arrival, Invalid, truncateIp } from "./fields.js";
 
 export type SegmentCall = EventType | "batch";
 
-/** Collector paths: the documented ones and the one-letter ones analytics.js posts to. */
+/**
+ * Collector paths: the documented ones, the one-letter ones analytics.js posts to, and Jitsu's
+ * (`/api/s/<call>` from browsers, `/api/s/s2s/<call>` from servers).
+ */
 const CALLS_BY_PATH: ReadonlyMap<string, SegmentCall> = new Map<string, SegmentCall>([
   ["/v1/batch", "batch"],
   ["/v1/track", "track"],
@@ -63,6 +66,10 @@ const CALLS_BY_PATH: ReadonlyMap<string, SegmentCall> = new Map<string, SegmentC
   ["/v1/i", "identify"],
   ["/v1/g", "group"],
   ["/v1/a", "alias"],
+  ...(["page", "track", "identify", "group", "alias", "screen"] as const).flatMap((call) => [
+    [`/api/s/${call}`, call] as const,
+    [`/api/s/s2s/${call}`, call] as const,
+  ]),
 ]);
 
 export const SEGMENT_PATHS: readonly string[] = [...CALLS_BY_PATH.keys()];
@@ -72,6 +79,18 @@ export const SEGMENT: Protocol = {
   routes: SEGMENT_PATHS.map((path) => ({ method: "POST", path })),
   prepare: (request, settings, arrival) => prepareSegment(request, settings, arrival),
 };
+
+/**
+ * The source whose write key is in Jitsu's `X-Write-Key` header (its body only has a masked copy):
+ * undefined without the header, a 401 answer when the key is not known.
+ */
+function jitsuKeySource(
+  key: string | undefined,
+  writeKeys: ReadonlyMap<string, string>,
+): string | undefined | PreparedRequest {
+  if (key === undefined) return undefined;
+  return writeKeys.get(key) ?? answered(401, "The write key in the X-Write-Key header is not known.");
+}
 
 /** The call a request path is for (query string and a trailing slash ignored), or undefined. */
 export function callForPath(path: string): SegmentCall | undefined {
@@ -94,7 +113,8 @@ export function prepareSegment(
   if (call === undefined) return answered(404, `There is no Segment endpoint at ${request.path}.`);
 
   // The header is checked before the body is read; a key in the body needs the body parsed.
-  let source = headerKeySource(request.authorization, writeKeys);
+  let source =
+    headerKeySource(request.authorization, writeKeys) ?? jitsuKeySource(request.writeKey, writeKeys);
   if (typeof source === "object") return source;
 
   const parsed = decodeJsonBody(request.body, request.contentEncoding, limits.maxRequestBytes);
