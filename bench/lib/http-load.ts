@@ -8,7 +8,7 @@
  *   sent it, so a slow server cannot hide its queueing (no "coordinated omission").
  *
  * Why not autocannon: the generator shares the machine's two cores with the server, and
- * autocannon's per-request work (rebuilding each request, its histograms) cost about three times
+ * autocannon's per-request work (rebuilding each request, its histograms) cost about twice
  * what these sockets do, which came out of the server's share. Its `overallRate` also lets each
  * connection send its quota for the second at the start of the second (a burst of the whole
  * second's load), and its coordinated-omission correction assumes a 1 ms interval whatever the
