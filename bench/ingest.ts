@@ -255,15 +255,7 @@ async function closedPhase(
     headers: { authorization: basicAuth(server.writeKey), "content-type": "application/json" },
     connections: phase.connections,
     seconds: phase.seconds,
-    body: (n) => {
-      outcome.unacked.add(n);
-      return (phase.templates[n % phase.templates.length] as BodyTemplate).stamp(n);
-    },
-    onResponse: (n, status, body) => {
-      if (status < 200 || status >= 300) return;
-      outcome.unacked.delete(n);
-      countAck(outcome, body, phase.eventsPerRequest);
-    },
+    ...trackedRequests(outcome, phase.templates, phase.eventsPerRequest),
   });
   return { result, outcome, cpu: await cpu.stop() };
 }
@@ -320,15 +312,7 @@ async function pacedPhase(
     rate: phase.rate,
     seconds: phase.seconds,
     connections: phase.connections,
-    body: (n) => {
-      outcome.unacked.add(n);
-      return (phase.templates[n % phase.templates.length] as BodyTemplate).stamp(n);
-    },
-    onResponse: (n, status, body) => {
-      if (status < 200 || status >= 300) return;
-      outcome.unacked.delete(n);
-      countAck(outcome, body, 1);
-    },
+    ...trackedRequests(outcome, phase.templates, 1),
   });
   const latencies = Array.from(result.latenciesMs);
   return {
@@ -340,6 +324,24 @@ async function pacedPhase(
     achievedRate: result.completed / result.seconds,
     non2xx: result.non2xx,
     unanswered: result.unanswered,
+  };
+}
+
+/**
+ * Request bodies from the templates, stamped with their request numbers, and the answers counted
+ * into `outcome`: a request stays unacknowledged until its 2xx arrives.
+ */
+function trackedRequests(outcome: PhaseOutcome, templates: BodyTemplate[], eventsPerRequest: number) {
+  return {
+    body: (n: number) => {
+      outcome.unacked.add(n);
+      return (templates[n % templates.length] as BodyTemplate).stamp(n);
+    },
+    onResponse: (n: number, status: number, body: string) => {
+      if (status < 200 || status >= 300) return;
+      outcome.unacked.delete(n);
+      countAck(outcome, body, eventsPerRequest);
+    },
   };
 }
 
