@@ -13,8 +13,10 @@
  * user twice removes nothing the second time: the request is idempotent.
  */
 import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { TableDef } from "../catalog/index.js";
+import { QualityStore, qualityDbPath } from "../quality/store.js";
 import { sqlIdent, sqlString } from "../warehouse/index.js";
 import { piiToken } from "./obfuscate.js";
 import { PolicyError } from "./policy.js";
@@ -50,6 +52,7 @@ export async function forgetUser(lake: LakeAccess, request: ForgetRequest): Prom
     });
     if (result.rowsDeleted > 0) rows[table.name] = result.rowsDeleted;
   }
+  forgetInQuality(request.dataDir, [...userIds, ...anonymousIds]);
   const record: DeletionRecord = {
     id: randomUUID(),
     requested_at: requestedAt,
@@ -62,6 +65,21 @@ export async function forgetUser(lake: LakeAccess, request: ForgetRequest): Prom
   };
   await appendDeletion(request.dataDir, record);
   return record;
+}
+
+/**
+ * Profiles keep a column's top values and its minimum and maximum, and check results a sample of
+ * rows; every viewer reads both, so the ids are replaced there too (when quality.db exists).
+ */
+function forgetInQuality(dataDir: string, ids: readonly string[]): void {
+  const file = qualityDbPath(dataDir);
+  if (!existsSync(file)) return;
+  const store = new QualityStore(file);
+  try {
+    store.forgetValues(ids);
+  } finally {
+    store.close();
+  }
 }
 
 /** Each id and its HMAC token: a table may hold either, depending on the policy when it was written. */

@@ -19,7 +19,7 @@ import { CHECK_KINDS } from "./checks/registry.js";
 import type { CheckResult, ColumnProfile, Profile } from "./model.js";
 import { lowCardinalityColumns, profileRows, type SampleBlock, sampleBlocks } from "./profile.js";
 import { type CheckDefinition, loadProject, type Project, projectFingerprint } from "./project.js";
-import { QualityStore } from "./store.js";
+import { QualityStore, qualityDbPath } from "./store.js";
 
 export type QualityConfig = Pick<
   Config,
@@ -122,7 +122,7 @@ export class Quality {
     this.projectDir = options.projectDir;
     this.#lakeRoot = options.lakeRoot;
     this.#sampleRows = options.config.profile_sample_rows;
-    this.store = new QualityStore(join(options.config.data_dir, "quality.db"));
+    this.store = new QualityStore(qualityDbPath(options.config.data_dir));
     this.#warehouse = new Warehouse({
       catalog: options.catalog,
       engine: options.engine,

@@ -3,6 +3,7 @@
  * results, and which checks are alerting. Kept apart from the catalog because none of it
  * takes part in a table's snapshots: losing it loses history, never data.
  */
+import { join } from "node:path";
 import Database from "better-sqlite3";
 import type { CheckResult, CheckStatus, NewCheckResult, Profile } from "./model.js";
 
@@ -115,6 +116,11 @@ export interface OpenAlert {
   check: string;
   since: string;
   resultId: number;
+}
+
+/** Where a data dir keeps quality's state. */
+export function qualityDbPath(dataDir: string): string {
+  return join(dataDir, "quality.db");
 }
 
 export class QualityStore {
@@ -296,7 +302,50 @@ export class QualityStore {
     this.#statements.setCursor.run(name, value);
   }
 
+  /**
+   * Replaces these values (a forgotten user's ids, privacy/forget.ts) wherever profiles' top values
+   * and check results' samples hold them, with "(forgotten)": viewers read both. Returns how many
+   * profiles and results changed.
+   */
+  forgetValues(values: readonly string[]): number {
+    const forgotten = new Set(values);
+    const needles = values.map((value) => JSON.stringify(value));
+    if (needles.length === 0) return 0;
+    let changed = 0;
+    for (const [table, column] of [
+      ["profiles", "columns"],
+      ["check_results", "sample"],
+    ] as const) {
+      const holding = needles.map(() => `instr(${column}, ?) > 0`).join(" OR ");
+      const rows = this.#db
+        .prepare(`SELECT id, ${column} AS text FROM ${table} WHERE ${holding}`)
+        .all(...needles) as { id: number; text: string }[];
+      const update = this.#db.prepare(`UPDATE ${table} SET ${column} = ? WHERE id = ?`);
+      this.#db.transaction(() => {
+        for (const row of rows) {
+          const scrubbed = JSON.stringify(withoutValues(JSON.parse(row.text), forgotten));
+          if (scrubbed === row.text) continue;
+          update.run(scrubbed, row.id);
+          changed++;
+        }
+      })();
+    }
+    return changed;
+  }
+
   close(): void {
     this.#db.close();
   }
+}
+
+/** `value` with every string in `forgotten` replaced by "(forgotten)", at any depth. */
+function withoutValues(value: unknown, forgotten: ReadonlySet<string>): unknown {
+  if (typeof value === "string") return forgotten.has(value) ? "(forgotten)" : value;
+  if (Array.isArray(value)) return value.map((item) => withoutValues(item, forgotten));
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [key, withoutValues(item, forgotten)]),
+    );
+  }
+  return value;
 }
