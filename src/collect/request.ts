@@ -186,6 +186,8 @@ const NEWLINE = 0x0a;
  */
 function encodeEvents(events: CanonicalEvent[]): Buffer {
   if (events.length === 0) return NO_LINES;
+  // A single event (most requests of a website's trackers): no separators to look for.
+  if (events.length === 1) return Buffer.from(`${JSON.stringify(events[0])}\n`);
   // Without the opening "[": the closing "]" becomes the last newline.
   const lines = Buffer.from(JSON.stringify(events).slice(1));
   const commas: number[] = [];
