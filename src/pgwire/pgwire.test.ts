@@ -32,6 +32,12 @@ describe("PostgreSQL wire protocol, with real clients", () => {
     database: "sluice",
     password: ADMIN_TOKEN,
   });
+  /** psql's unaligned output of one `-c` command, logged in as `user`. */
+  const psql = async (user: string, password: string, command: string) => {
+    const args = ["-h", "127.0.0.1", "-p", String(port), "-U", user, "-d", "sluice", "-At", "-c", command];
+    const env = { ...process.env, PGPASSWORD: password, PGCONNECT_TIMEOUT: "10" };
+    return (await run("psql", args, { env })).stdout;
+  };
 
   before(async () => {
     server = await startTestServer();
@@ -303,22 +309,10 @@ describe("PostgreSQL wire protocol, with real clients", () => {
   });
 
   test("psql runs queries with the API token as password", { skip: noPsql }, async () => {
-    const { stdout } = await run(
-      "psql",
-      [
-        "-h",
-        "127.0.0.1",
-        "-p",
-        String(port),
-        "-U",
-        "admin",
-        "-d",
-        "sluice",
-        "-At",
-        "-c",
-        "SELECT event, count(*) FROM events WHERE event_id LIKE 'pg-%' GROUP BY 1 ORDER BY 1",
-      ],
-      { env: { ...process.env, PGPASSWORD: ADMIN_TOKEN, PGCONNECT_TIMEOUT: "10" } },
+    const stdout = await psql(
+      "admin",
+      ADMIN_TOKEN,
+      "SELECT event, count(*) FROM events WHERE event_id LIKE 'pg-%' GROUP BY 1 ORDER BY 1",
     );
     assert.equal(stdout.trim(), "Order Completed|2\nSigned Up|1");
   });
@@ -326,25 +320,18 @@ describe("PostgreSQL wire protocol, with real clients", () => {
   test("psql's \\dt, \\d, \\l and \\dn list the lake's tables and columns with PostgreSQL's types", {
     skip: noPsql,
   }, async () => {
-    const psql = (command: string) =>
-      run(
-        "psql",
-        ["-h", "127.0.0.1", "-p", String(port), "-U", "admin", "-d", "sluice", "-At", "-c", command],
-        {
-          env: { ...process.env, PGPASSWORD: ADMIN_TOKEN, PGCONNECT_TIMEOUT: "10" },
-        },
-      );
-    const tables = (await psql("\\dt")).stdout.trim().split("\n");
+    const asAdmin = (command: string) => psql("admin", ADMIN_TOKEN, command);
+    const tables = (await asAdmin("\\dt")).trim().split("\n");
     assert.ok(tables.includes("main|events|table|sluice"), tables.join("\n"));
-    const columns = (await psql("\\d events")).stdout.trim().split("\n");
+    const columns = (await asAdmin("\\d events")).trim().split("\n");
     assert.ok(columns.includes("event_id|character varying|||"), columns.join("\n"));
     assert.ok(columns.includes("ts|timestamp with time zone|||"), columns.join("\n"));
     assert.ok(columns.includes("properties|json|||"), columns.join("\n"));
-    const databases = (await psql("\\l")).stdout.trim().split("\n");
+    const databases = (await asAdmin("\\l")).trim().split("\n");
     assert.match(databases[0] ?? "", /^sluice\|sluice\|UTF8\|/);
-    assert.deepEqual((await psql("\\dn")).stdout.trim().split("\n"), ["main|sluice"]);
+    assert.deepEqual((await asAdmin("\\dn")).trim().split("\n"), ["main|sluice"]);
     // Several statements in one -c: each answers in turn, as PostgreSQL's simple protocol does.
-    assert.equal((await psql("SELECT 1 AS a; SELECT 'two' AS b; -- done")).stdout.trim(), "1\ntwo");
+    assert.equal((await asAdmin("SELECT 1 AS a; SELECT 'two' AS b; -- done")).trim(), "1\ntwo");
   });
 
   test("SQLAlchemy reflects tables, columns and their descriptions", { skip: noSqlAlchemy }, async () => {
@@ -440,24 +427,7 @@ conn.close()
     accounts.updateUser(ann.id, { disabled: true });
     await refused("ann", "ann's long password");
     if (!noPsql) {
-      const { stdout } = await run(
-        "psql",
-        [
-          "-h",
-          "127.0.0.1",
-          "-p",
-          String(port),
-          "-U",
-          "bob",
-          "-d",
-          "sluice",
-          "-At",
-          "-c",
-          "SELECT current_user",
-        ],
-        { env: { ...process.env, PGPASSWORD: "bob's long password", PGCONNECT_TIMEOUT: "10" } },
-      );
-      assert.equal(stdout.trim(), "bob");
+      assert.equal((await psql("bob", "bob's long password", "SELECT current_user")).trim(), "bob");
     }
   });
 
