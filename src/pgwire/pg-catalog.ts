@@ -10,6 +10,7 @@
  * `pg_catalog.X` or a bare `pg_X` go to `sluice_pg.X` where Sluice defines X, PostgreSQL-only
  * syntax (OPERATOR(pg_catalog.~), COLLATE pg_catalog.default, ::regclass casts) becomes DuckDB's.
  */
+import { sqlString } from "../warehouse/index.js";
 import { parameterValue, serverParameters } from "./statements.js";
 import { ARRAY_OID, OID } from "./types.js";
 
@@ -403,13 +404,11 @@ export interface SessionNames {
 
 /** What PostgreSQL's session functions answer here: the database is `sluice`, the user who logged in. */
 const sessionFunctions = (session: SessionNames): Record<string, string> => ({
-  current_user: sqlStringLiteral(session.user),
-  session_user: sqlStringLiteral(session.user),
-  current_role: sqlStringLiteral(session.user),
+  current_user: sqlString(session.user),
+  session_user: sqlString(session.user),
+  current_role: sqlString(session.user),
   current_catalog: "'sluice'",
 });
-
-const sqlStringLiteral = (value: string): string => `'${value.replaceAll("'", "''")}'`;
 
 /**
  * A client's statement in DuckDB's terms: pg_catalog names Sluice defines go to `sluice_pg`,
@@ -437,7 +436,7 @@ export function toDuckDbSql(sql: string, session: SessionNames): string {
       /(?<![\w.])(?:pg_catalog\s*\.\s*)?current_setting\s*\(\s*'([^']*)'\s*(?:,\s*\w+\s*)?\)/gi,
       (match, name: string) => {
         const value = parameterValue(name);
-        return value === undefined ? match : sqlStringLiteral(value);
+        return value === undefined ? match : sqlString(value);
       },
     )
     .replace(/'\\x([0-9a-f]*)'\s*::\s*(?:pg_catalog\s*\.\s*)?bytea\b/gi, "unhex('$1')")
