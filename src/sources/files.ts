@@ -133,7 +133,6 @@ function guarded(value: string, text: string, type: GuardType, against: UnfitVal
   return `CASE WHEN ${text} IS NULL OR ${fits} THEN ${value} ELSE error(${sqlString(UnfitValue.marker(against))}) END`;
 }
 
-/** Removes the files a failed write left in `dir` (named with the write's own `prefix`). */
 export class FileLoader {
   readonly #options: FileLoaderOptions;
 
