@@ -47,26 +47,40 @@ interface Node {
   [key: string]: unknown;
 }
 
+interface ParseTree {
+  error: boolean;
+  error_type?: string;
+  error_message?: string;
+  statements?: Node[];
+}
+
+/** DuckDB's parse tree of `sql` (`json_serialize_sql`); EXPLAIN is read as the statement it explains. */
+export async function parseTree(
+  connection: DuckDBConnection,
+  sql: string,
+): Promise<{ checked: string; tree: ParseTree }> {
+  const explained = /^\s*EXPLAIN(?:\s+ANALYZE)?\s+/i.exec(sql);
+  const checked = explained ? sql.slice(explained[0].length) : sql;
+  const reader = await connection.runAndReadAll(`SELECT json_serialize_sql(${sqlString(checked)})`);
+  return { checked, tree: JSON.parse(String(reader.getRowsJson()[0]?.[0])) as ParseTree };
+}
+
+/** Whether the parser found a statement other than SELECT (it serializes SELECTs only). */
+export const notOnlySelects = (tree: ParseTree): boolean =>
+  /Only SELECT statements/.test(tree.error_message ?? "");
+
 /** Null when `sql` keeps to what `restriction` allows; else why it does not. */
 export async function restrictionProblem(
   connection: DuckDBConnection,
   sql: string,
   restriction: Restriction,
 ): Promise<string | null> {
-  const explained = /^\s*EXPLAIN(?:\s+ANALYZE)?\s+/i.exec(sql);
-  const checked = explained ? sql.slice(explained[0].length) : sql;
-  const reader = await connection.runAndReadAll(`SELECT json_serialize_sql(${sqlString(checked)})`);
-  const tree = JSON.parse(String(reader.getRowsJson()[0]?.[0])) as {
-    error: boolean;
-    error_type?: string;
-    error_message?: string;
-    statements?: Node[];
-  };
+  const { checked, tree } = await parseTree(connection, sql);
   if (tree.error) {
     // Not SQL, or not a SELECT: DuckDB's parser error and the read-only rule, checked next, say so
     // better. Anything else that cannot be checked does not run.
     if (tree.error_type === "parser") return null;
-    if (/Only SELECT statements/.test(tree.error_message ?? "")) {
+    if (notOnlySelects(tree)) {
       // Writes, settings and COPY are the read-only rule's to refuse; but a PRAGMA becomes a call of
       // a table function (pragma_table_info, ...) that passes that rule unchecked by this one.
       return /(?:^|;)\s*PRAGMA\b/i.test(checked)

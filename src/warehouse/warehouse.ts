@@ -13,7 +13,7 @@ import {
 } from "@duckdb/node-api";
 import type { Catalog, ReadLease, TableDef } from "../catalog/index.js";
 import { sqlIdent, sqlString } from "./engine.js";
-import { type Restriction, restrictionProblem } from "./restrict.js";
+import { notOnlySelects, parseTree, type Restriction, restrictionProblem } from "./restrict.js";
 import { dayInRange, mentions, TimeRanges } from "./time-range.js";
 
 export interface QueryResult {
@@ -266,7 +266,7 @@ export class Warehouse {
       } catch (error) {
         // A write that does not bind (UPDATE of a view) would be refused by its binder error:
         // say what matters instead, when the parser alone knows it is no SELECT.
-        if (await notOnlySelects(connection, sql)) {
+        if (notOnlySelects((await parseTree(connection, sql)).tree)) {
           const which = statements.count === 1 ? "this statement is" : "not every statement is";
           throw new QueryError(`Only read-only queries (SELECT, EXPLAIN) can run here; ${which} a SELECT.`);
         }
@@ -453,14 +453,6 @@ async function prepareWith(
     else prepared.bindBlob(index + 1, value);
   });
   return prepared;
-}
-
-/** Whether DuckDB's parser finds a statement other than SELECT in `sql` (EXPLAIN counts as what it explains). */
-async function notOnlySelects(connection: DuckDBConnection, sql: string): Promise<boolean> {
-  const explained = sql.replace(/^\s*EXPLAIN(?:\s+ANALYZE)?\s+/i, "");
-  const reader = await connection.runAndReadAll(`SELECT json_serialize_sql(${sqlString(explained)})`);
-  const tree = JSON.parse(String(reader.getRowsJson()[0]?.[0])) as { error_message?: string };
-  return /Only SELECT statements/.test(tree.error_message ?? "");
 }
 
 function describeColumns(names: string[], types: DuckDBType[]): ResultColumn[] {
