@@ -19,8 +19,8 @@
  * Every 2xx/4xx answer is given only once what it implies is durable: accepted events on the events
  * topic, rejected input on the rejected topic (when its source is known) - one append per topic.
  *
- * The write key comes from `Authorization: Basic base64(key:anything)`, or - only when that header
- * is absent - from the body (Segment's `writeKey`, Snowplow's `aid`, PostHog's `api_key`). Input refused before its source is known (a bad
+ * The write key comes from `Authorization: Basic base64(key:anything)`, else an `X-Write-Key`
+ * header (Jitsu's SDK), or - only when neither header is there - from the body (Segment's `writeKey`, Snowplow's `aid`, PostHog's `api_key`). Input refused before its source is known (a bad
  * body without the header) is answered but not quarantined: nobody may write to the rejected table
  * without a key.
  *

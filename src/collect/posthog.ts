@@ -84,7 +84,7 @@ function preparePosthog(
   arrival: Arrival,
 ): PreparedRequest {
   const { writeKeys, limits } = settings;
-  let source = headerKeySource(request.authorization, writeKeys);
+  let source = headerKeySource(request, writeKeys);
   if (typeof source === "object") return source;
 
   const payload = readPayload(request, limits.maxRequestBytes);

@@ -246,16 +246,18 @@ function parseBasicAuthUser(authorization: string): string {
 }
 
 /**
- * The source whose write key is in the Authorization header: undefined without the header (the key
- * is then looked for in the body), or a 401 answer when the key is not known.
+ * The source whose write key is in a header: `Authorization: Basic`, or else `X-Write-Key` (as
+ * Jitsu's SDK sends it; its body has only a masked copy). Undefined without either (the key is then
+ * looked for in the body), or a 401 answer when the key is not known.
  */
 export function headerKeySource(
-  authorization: string | undefined,
+  request: Pick<RequestToPrepare, "authorization" | "writeKey">,
   writeKeys: ReadonlyMap<string, string>,
 ): string | undefined | PreparedRequest {
-  const key = basicAuthUser(authorization);
+  const basic = basicAuthUser(request.authorization);
+  const [key, header] = basic === undefined ? [request.writeKey, "X-Write-Key"] : [basic, "Authorization"];
   if (key === undefined) return undefined;
-  return writeKeys.get(key) ?? answered(401, "The write key in the Authorization header is not known.");
+  return writeKeys.get(key) ?? answered(401, `The write key in the ${header} header is not known.`);
 }
 
 /**

@@ -80,18 +80,6 @@ export const SEGMENT: Protocol = {
   prepare: (request, settings, arrival) => prepareSegment(request, settings, arrival),
 };
 
-/**
- * The source whose write key is in Jitsu's `X-Write-Key` header (its body only has a masked copy):
- * undefined without the header, a 401 answer when the key is not known.
- */
-function jitsuKeySource(
-  key: string | undefined,
-  writeKeys: ReadonlyMap<string, string>,
-): string | undefined | PreparedRequest {
-  if (key === undefined) return undefined;
-  return writeKeys.get(key) ?? answered(401, "The write key in the X-Write-Key header is not known.");
-}
-
 /** The call a request path is for (query string and a trailing slash ignored), or undefined. */
 export function callForPath(path: string): SegmentCall | undefined {
   const query = path.indexOf("?");
@@ -113,8 +101,7 @@ export function prepareSegment(
   if (call === undefined) return answered(404, `There is no Segment endpoint at ${request.path}.`);
 
   // The header is checked before the body is read; a key in the body needs the body parsed.
-  let source =
-    headerKeySource(request.authorization, writeKeys) ?? jitsuKeySource(request.writeKey, writeKeys);
+  let source = headerKeySource(request, writeKeys);
   if (typeof source === "object") return source;
 
   const parsed = decodeJsonBody(request.body, request.contentEncoding, limits.maxRequestBytes);

@@ -104,7 +104,7 @@ function prepareSnowplow(
 ): PreparedRequest {
   const { writeKeys, limits } = settings;
   const pixel = request.method === "GET";
-  let source = headerKeySource(request.authorization, writeKeys);
+  let source = headerKeySource(request, writeKeys);
   if (typeof source === "object") return source;
 
   let items: unknown[];
