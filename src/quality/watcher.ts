@@ -145,14 +145,16 @@ export class QualityWatcher {
     const cursor = quality.store.cursor(LOADS_CURSOR) ?? 0;
     const runs = (await catalog.loads({ limit: 200 })).filter((run) => run.id > cursor);
     if (runs.length === 0) return;
-    const loaded = runs.filter((run) => run.status === "loaded");
-    const tables = [...new Set(loaded.map((run) => run.table))];
+    // Each loaded table with its latest load.
+    const latestLoad = new Map<string, (typeof runs)[number]>();
+    for (const run of runs) {
+      if (run.status !== "loaded") continue;
+      const newest = latestLoad.get(run.table);
+      if (newest === undefined || run.id > newest.id) latestLoad.set(run.table, run);
+    }
     let failure: Error | null = null;
-    for (const table of tables) {
+    for (const [table, latest] of latestLoad) {
       if (this.#stopped) return;
-      const latest = loaded
-        .filter((run) => run.table === table)
-        .reduce((newest, run) => (run.id > newest.id ? run : newest));
       // One table failing (dropped since, unreadable) must not hold up the others or repeat forever.
       try {
         if (this.#options.profiling) await quality.profileTable(table);
