@@ -82,12 +82,20 @@ export function pathOf(url: string | null): string | null {
 }
 
 /**
- * The address an event records. With a PII policy (`arrival.privacy`) it is the address as sent
- * (zone dropped, IPv4-mapped IPv6 as IPv4): the policy truncates, hashes or keeps it, and the raw
- * zone keeps it whole. Without one it is truncated. Null when `address` is not an IP address.
+ * The address an event records. With a PII policy (`arrival.privacy`) it is the address as sent,
+ * in canonical form (`canonicalIp`): the policy truncates, hashes or keeps it, and the raw zone
+ * keeps it whole. Without one it is truncated. Null when `address` is not an IP address.
  */
 export function eventIp(address: string, arrival: Arrival): string | null {
-  if (arrival.privacy === undefined) return truncateIp(address);
+  return arrival.privacy === undefined ? truncateIp(address) : canonicalIp(address);
+}
+
+/**
+ * The address without an IPv6 zone, IPv6 in lower case, and IPv4-mapped IPv6 addresses
+ * (::ffff:a.b.c.d, as dual-stack sockets report IPv4 peers) as IPv4; null when it is not an IP
+ * address.
+ */
+function canonicalIp(address: string): string | null {
   const zone = address.indexOf("%");
   const bare = zone < 0 ? address : address.slice(0, zone);
   const version = isIP(bare);
@@ -98,19 +106,14 @@ export function eventIp(address: string, arrival: Arrival): string | null {
 }
 
 /**
- * The address with its host part zeroed: IPv4 keeps 24 bits (a.b.c.0), IPv6 keeps 48 bits
- * (2001:db8:abcd::). IPv4-mapped IPv6 addresses (::ffff:a.b.c.d, as dual-stack sockets report
- * IPv4 peers) are treated as IPv4. Null when `address` is not an IP address.
+ * The address (`canonicalIp`) with its host part zeroed: IPv4 keeps 24 bits (a.b.c.0), IPv6 keeps
+ * 48 bits (2001:db8:abcd::). Null when `address` is not an IP address.
  */
 export function truncateIp(address: string): string | null {
-  const zone = address.indexOf("%");
-  const bare = zone < 0 ? address : address.slice(0, zone);
-  const version = isIP(bare);
-  if (version === 4) return `${bare.slice(0, bare.lastIndexOf("."))}.0`;
-  if (version !== 6) return null;
-  const lower = bare.toLowerCase();
-  if (lower.startsWith("::ffff:") && isIP(lower.slice(7)) === 4) return truncateIp(lower.slice(7));
-  const prefix = firstThreeGroups(lower);
+  const ip = canonicalIp(address);
+  if (ip === null) return null;
+  if (!ip.includes(":")) return `${ip.slice(0, ip.lastIndexOf("."))}.0`;
+  const prefix = firstThreeGroups(ip);
   // RFC 5952 form: the trailing zero groups (at least five) are the longest run, so "::" takes them.
   let kept = 3;
   while (kept > 0 && prefix[kept - 1] === 0) kept--;
