@@ -373,13 +373,16 @@ export class Session {
     const portal = this.#portals.get(name);
     if (!portal) throw new QueryError(`portal "${name}" does not exist`);
     let fields: FieldDescription[];
-    // A portal is prepared, not run, so that its Execute can stream; but one already read, one
-    // answered here, and one with bytes (bound as BLOB, which a prepare binding text would not see) run.
-    if (portal.statement.local || portal.result || portal.params.some((param) => Buffer.isBuffer(param))) {
+    // A portal is described with its values bound, not run, so that its Execute can stream; but one
+    // already read and one answered here have their fields.
+    if (portal.statement.local || portal.result) {
       await this.#run(portal);
       fields = portal.result?.fields ?? [];
     } else {
-      const description = await this.options.warehouse.describe(portal.statement.sql, this.#access);
+      const description = await this.options.warehouse.describe(portal.statement.sql, {
+        ...this.#access,
+        params: portal.params,
+      });
       fields = resultFields(description.columns, portal.resultFormats);
       portal.fields = fields;
     }

@@ -167,7 +167,10 @@ export class Warehouse {
   }
 
   /** The parameters and result columns of one statement, without running it. */
-  async describe(sql: string, options: AccessOptions = {}): Promise<StatementDescription> {
+  async describe(
+    sql: string,
+    options: AccessOptions & { params?: RowsOptions["params"] } = {},
+  ): Promise<StatementDescription> {
     return this.#inSnapshot(sql, options, async (connection) => {
       const prepared = await connection.prepare(sql);
       const parameters: DuckDBTypeId[] = [];
@@ -188,13 +191,16 @@ export class Warehouse {
         };
       }
       // Result types that hang on parameters (`SELECT $1 AS who`) are known only once bound. Bind
-      // an empty read of the statement, which runs nothing: untyped parameters as text (as rows()
-      // binds them), typed ones as NULL of their type.
+      // an empty read of the statement, which runs nothing: the values the statement will run with
+      // when known, else untyped parameters as text (as rows() binds them), typed ones as NULL.
       const empty = await connection.prepare(`SELECT * FROM (${sql.replace(/[\s;]+$/, "")}) LIMIT 0`);
-      parameters.forEach((type, index) => {
-        if (type === DuckDBTypeId.INVALID) empty.bindVarchar(index + 1, "");
-        else empty.bindNull(index + 1);
-      });
+      if (options.params) bindParams(empty, options.params);
+      else {
+        parameters.forEach((type, index) => {
+          if (type === DuckDBTypeId.INVALID) empty.bindVarchar(index + 1, "");
+          else empty.bindNull(index + 1);
+        });
+      }
       const reader = await empty.runAndReadAll();
       return { parameters, columns: describeColumns(reader.columnNames(), reader.columnTypes()) };
     });
@@ -447,12 +453,19 @@ async function prepareWith(
   params: readonly (string | Uint8Array | null)[],
 ): Promise<DuckDBPreparedStatement> {
   const prepared = await connection.prepare(sql);
+  bindParams(prepared, params);
+  return prepared;
+}
+
+function bindParams(
+  prepared: DuckDBPreparedStatement,
+  params: readonly (string | Uint8Array | null)[],
+): void {
   params.forEach((value, index) => {
     if (value === null) prepared.bindNull(index + 1);
     else if (typeof value === "string") prepared.bindVarchar(index + 1, value);
     else prepared.bindBlob(index + 1, value);
   });
-  return prepared;
 }
 
 function describeColumns(names: string[], types: DuckDBType[]): ResultColumn[] {
