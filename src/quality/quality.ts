@@ -265,7 +265,7 @@ export class Quality {
           severity: definition.severity,
           status: "error" in outcome ? "error" : outcome.passed ? "pass" : "fail",
           observed: "error" in outcome ? null : outcome.observed,
-          message: "error" in outcome ? `could not run: ${outcome.error}` : outcome.message,
+          message: resultMessage(outcome, definition, options.candidate !== undefined),
           sample: "error" in outcome ? null : (outcome.sample ?? null),
           trigger: options.trigger,
           ranAt: new Date().toISOString(),
@@ -408,4 +408,16 @@ export class Quality {
 /** DuckDB's message without the SQL excerpt and caret it adds after a blank line, on one line. */
 function briefError(message: string): string {
   return (message.split(/\n\s*\n/)[0] ?? message).replace(/\s*\n\s*/g, " ").trim();
+}
+
+/**
+ * A result's message. A schema change that holds back a build or a load (an audit) says how to let
+ * a deliberate one through.
+ */
+function resultMessage(outcome: Outcome | { error: string }, check: CheckDefinition, audit: boolean): string {
+  if ("error" in outcome) return `could not run: ${outcome.error}`;
+  if (audit && check.kind === "schema_change" && !outcome.passed && check.severity === "error") {
+    return `${outcome.message} (a deliberate change is published once the check lists the new columns under columns:, or has severity: warn)`;
+  }
+  return outcome.message;
 }
