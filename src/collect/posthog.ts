@@ -14,9 +14,10 @@
  *
  * Mapping to the canonical event:
  * - `$pageview` → page; `$screen` → screen named `$screen_name`; `$identify` and `$set` → identify
- *   with traits from `$set_once` then `$set` (in the properties, or beside them as posthog-js sends); `$create_alias` → alias (`properties.alias` is
- *   `context.previousId`); `$groupidentify` → group (`$group_key` → `context.groupId`, `$group_type`
- *   → `context.groupType`, `$group_set` → traits); any other event → track with its name.
+ *   with traits from `$set_once` then `$set` (in the properties, or beside them as posthog-js
+ *   sends); `$create_alias` → alias (`properties.alias` is `context.previousId`); `$groupidentify`
+ *   → group (`$group_key` → `context.groupId`, `$group_type` → `context.groupType`, `$group_set` →
+ *   traits); any other event → track with its name.
  * - `distinct_id` → user_id, unless the SDK says the id is anonymous, as PostHog reads it: the event
  *   has `$is_identified: false`, or its `distinct_id` is its `$device_id` (posthog-js before identify).
  *   Then it is the anonymous_id. Otherwise anonymous_id is `$anon_distinct_id` (the id an
@@ -87,7 +88,8 @@ function preparePosthog(
   let source = headerKeySource(request, writeKeys);
   if (typeof source === "object") return source;
 
-  const payload = readPayload(request, limits.maxRequestBytes);
+  const query = new URLSearchParams(request.query);
+  const payload = readPayload(request, query, limits.maxRequestBytes);
   if (!("value" in payload)) return refused(source, arrival, payload);
   const { value: body, text } = payload;
 
@@ -133,7 +135,7 @@ function preparePosthog(
   }
   arrival.source = source;
 
-  let sentAtMs = querySentAt(request.query);
+  let sentAtMs = querySentAt(query);
   if (sentAt !== undefined && sentAt !== null) {
     sentAtMs = typeof sentAt === "string" ? (parseIsoTime(sentAt) ?? null) : null;
     if (sentAtMs === null) {
@@ -196,11 +198,12 @@ function preparePosthog(
  */
 function readPayload(
   request: RequestToPrepare,
+  query: URLSearchParams,
   maxBytes: number,
 ): { value: unknown; text: string } | Refusal {
   const decoded = decodeBody(request.body, request.contentEncoding, maxBytes);
   if (!Buffer.isBuffer(decoded)) return decoded;
-  let compression = new URLSearchParams(request.query).get("compression");
+  let compression = query.get("compression");
   let bytes = decoded;
   if (/^application\/x-www-form-urlencoded\b/i.test(request.contentType ?? "")) {
     const form = new URLSearchParams(decoded.toString("utf8"));
@@ -257,10 +260,8 @@ function readPayload(
  * (POST) or `_` (GET), in ms since the epoch. Null without one; one that is not a time is ignored,
  * as older versions sent `_` as a mere cache buster.
  */
-function querySentAt(query: string): number | null {
-  if (query === "") return null;
-  const params = new URLSearchParams(query);
-  const value = params.get("sent_at") ?? params.get("_");
+function querySentAt(query: URLSearchParams): number | null {
+  const value = query.get("sent_at") ?? query.get("_");
   if (value === null || !/^\d{1,15}$/.test(value)) return null;
   const ms = Number(value);
   return isRepresentableTime(ms) ? ms : null;
