@@ -414,14 +414,11 @@ export class Session {
    * to take them (so a large result never sits in memory); cut after `maxRows` with a warning.
    */
   async #stream(portal: Portal, withDescription: boolean): Promise<void> {
-    if (this.#transaction === "E") throw new TransactionAbortedError();
-    const running = new AbortController();
-    this.#running = running;
     let fields = portal.fields;
     let sent = 0;
     let truncated = false;
-    try {
-      await this.options.warehouse.stream(
+    await this.#cancellable((signal) =>
+      this.options.warehouse.stream(
         portal.statement.sql,
         {
           start: (columns) => {
@@ -433,27 +430,34 @@ export class Session {
             truncated = rows.length > room;
             const batch = truncated ? rows.slice(0, room) : rows;
             sent += batch.length;
-            if (!this.socket.write(dataRows(batch, fields ?? []))) {
-              await once(this.socket, "drain", { signal: running.signal });
-            }
+            if (!this.socket.write(dataRows(batch, fields ?? [])))
+              await once(this.socket, "drain", { signal });
             return !truncated;
           },
         },
-        { ...this.#access, params: portal.params, signal: running.signal },
-      );
+        { ...this.#access, params: portal.params, signal },
+      ),
+    );
+    portal.result = { fields: fields ?? [], rows: [], sent: 0, truncated: false, tag: "SELECT 0" };
+    if (truncated) {
+      this.socket.write(noticeResponse(`the result was cut to its first ${this.options.maxRows} rows`));
+    }
+    this.socket.write(commandComplete(selectTag(portal.statement.sql, sent)));
+  }
+
+  /** Runs warehouse work that a CancelRequest stops; refused while the transaction is aborted. */
+  async #cancellable<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    if (this.#transaction === "E") throw new TransactionAbortedError();
+    const running = new AbortController();
+    this.#running = running;
+    try {
+      return await work(running.signal);
     } catch (error) {
       if (running.signal.aborted) throw new CanceledError();
       throw error;
     } finally {
       this.#running = null;
     }
-    portal.result = { fields: fields ?? [], rows: [], sent: 0, truncated: false, tag: "SELECT 0" };
-    if (truncated) {
-      this.socket.write(noticeResponse(`the result was cut to its first ${this.options.maxRows} rows`));
-    }
-    this.socket.write(
-      commandComplete(/^\s*explain\b/i.test(portal.statement.sql) ? "EXPLAIN" : `SELECT ${sent}`),
-    );
   }
 
   #closeStatementOrPortal(reader: MessageReader): void {
@@ -479,30 +483,21 @@ export class Session {
       };
       return;
     }
-    if (this.#transaction === "E") {
-      throw new TransactionAbortedError();
-    }
-    this.#running = new AbortController();
-    try {
-      const result = await this.options.warehouse.rows(portal.statement.sql, {
+    const result = await this.#cancellable((signal) =>
+      this.options.warehouse.rows(portal.statement.sql, {
         ...this.#access,
         params: portal.params,
         maxRows: this.options.maxRows,
-        signal: this.#running.signal,
-      });
-      portal.result = {
-        fields: resultFields(result.columns, portal.resultFormats),
-        rows: result.rows,
-        sent: 0,
-        truncated: result.truncated,
-        tag: /^\s*explain\b/i.test(portal.statement.sql) ? "EXPLAIN" : `SELECT ${result.rows.length}`,
-      };
-    } catch (error) {
-      if (this.#running.signal.aborted) throw new CanceledError();
-      throw error;
-    } finally {
-      this.#running = null;
-    }
+        signal,
+      }),
+    );
+    portal.result = {
+      fields: resultFields(result.columns, portal.resultFormats),
+      rows: result.rows,
+      sent: 0,
+      truncated: result.truncated,
+      tag: selectTag(portal.statement.sql, result.rows.length),
+    };
   }
 
   /** Sends rows of a portal's result: all, or at most `limit` (then PortalSuspended if more remain). */
@@ -562,6 +557,10 @@ export class Session {
     this.socket.write(Buffer.concat(messages));
   }
 }
+
+/** CommandComplete's tag of a query that returned `rows` rows. */
+const selectTag = (sql: string, rows: number): string =>
+  /^\s*explain\b/i.test(sql) ? "EXPLAIN" : `SELECT ${rows}`;
 
 /** Rows of a result read whole that go to the socket in one write. */
 const ROWS_PER_WRITE = 2048;
