@@ -2,4 +2,4 @@ export { fsyncPath } from "../bus/index.js";
 export { type CompactionResult, Compactor, type CompactorOptions } from "./compactor.js";
 export { Loader, type LoaderOptions, type LoaderStatus } from "./loader.js";
 export { LakeProcess, type LakeStatus, waitUntilGone } from "./process.js";
-export { linkOrCopy, writeParquet } from "./writer.js";
+export { adoptFiles, writeParquet } from "./writer.js";

@@ -107,6 +107,35 @@ export async function linkOrCopy(from: string, to: string): Promise<void> {
   await fsyncPath(to);
 }
 
+/**
+ * Makes finished Parquet files lake files of `table`, as they are: each linked (or copied, see
+ * `linkOrCopy`) into the table's folder under a fresh `<prefix>-<uuid>.parquet` name, then the
+ * folder flushed to disk. Returns them as data files to commit, each with its source's rows, bytes
+ * and partition; on failure the new names are removed and the sources are left alone.
+ */
+export async function adoptFiles(
+  lakeRoot: string,
+  table: string,
+  prefix: string,
+  sources: readonly { path: string; file: Omit<DataFile, "table" | "path"> }[],
+): Promise<DataFile[]> {
+  const dir = join(lakeRoot, table);
+  await mkdir(dir, { recursive: true });
+  const files: DataFile[] = [];
+  try {
+    for (const { path: from, file } of sources) {
+      const path = `${table}/${prefix}-${randomUUID()}.parquet`;
+      await linkOrCopy(from, join(lakeRoot, path));
+      files.push({ ...file, table, path });
+    }
+    await fsyncPath(dir);
+  } catch (error) {
+    for (const file of files) await rm(join(lakeRoot, file.path), { force: true });
+    throw error;
+  }
+  return files;
+}
+
 /** The value of the `dt=` path segment, or "" when the path has none. */
 export function partitionValue(path: string): string {
   const match = /(?:^|\/)dt=([^/]+)\//.exec(path);

@@ -26,7 +26,7 @@ import {
   type TableColumn,
 } from "../catalog/index.js";
 import type { Config } from "../config/index.js";
-import { fsyncPath, linkOrCopy, writeParquet } from "../lake/index.js";
+import { adoptFiles, writeParquet } from "../lake/index.js";
 import { sqlIdent, sqlString } from "../warehouse/index.js";
 import { endsQuoted, lastRowEnd } from "./csv-rows.js";
 import { type DbSourceSpec, type DbTableSpec, parseDbSources, selectTables } from "./db-config.js";
@@ -765,26 +765,17 @@ async function convertPart(
 }
 
 /**
- * Makes the staged parts lake files of `table` as they are: linked (no copy) into its folder
- * and flushed to disk. The staged names stay, for another attempt if the commit is refused.
+ * Makes the staged parts lake files of `table` as they are (linked, no copy). The staged names
+ * stay, for another attempt if the commit is refused.
  */
 async function adoptParts(parts: StagedPart[], lakeRoot: string, table: string): Promise<DataFile[]> {
-  const dir = join(lakeRoot, table);
-  await mkdir(dir, { recursive: true });
-  const files: DataFile[] = [];
-  try {
-    for (const part of parts) {
-      const path = join(table, `load-${randomUUID()}.parquet`);
-      const bytes = (await stat(part.path)).size;
-      await linkOrCopy(part.path, join(lakeRoot, path));
-      files.push({ table, path, partition: "", rows: part.rows, bytes });
-    }
-    await fsyncPath(dir);
-  } catch (error) {
-    for (const file of files) await rm(join(lakeRoot, file.path), { force: true });
-    throw error;
-  }
-  return files;
+  const sources = await Promise.all(
+    parts.map(async (part) => ({
+      path: part.path,
+      file: { partition: "", rows: part.rows, bytes: (await stat(part.path)).size },
+    })),
+  );
+  return adoptFiles(lakeRoot, table, "load", sources);
 }
 
 /** The staged rows with the table's columns after the plan, one per key (the latest) when there is a key. */

@@ -21,7 +21,7 @@ import {
   type ReadLease,
   type TableDef,
 } from "../catalog/index.js";
-import { fsyncPath, linkOrCopy } from "../lake/index.js";
+import { adoptFiles } from "../lake/index.js";
 import { Warehouse } from "../warehouse/index.js";
 import { type Compiled, compileTemplate, quote, type Resolver, trimSql } from "./compile.js";
 import { TransformError } from "./errors.js";
@@ -334,15 +334,17 @@ export class Builder {
         continue;
       }
       const files = await catalog.liveFiles(source);
-      const linked: DataFile[] = [];
+      let linked: DataFile[] = [];
       try {
-        await mkdir(join(this.#lakeRoot, target), { recursive: true });
-        for (const file of files) {
-          const path = `${target}/promoted-${randomUUID()}.parquet`;
-          await linkOrCopy(join(this.#lakeRoot, file.path), join(this.#lakeRoot, path));
-          linked.push({ ...file, table: target, path });
-        }
-        await fsyncPath(join(this.#lakeRoot, target));
+        linked = await adoptFiles(
+          this.#lakeRoot,
+          target,
+          "promoted",
+          files.map(({ path, partition, rows, bytes }) => ({
+            path: join(this.#lakeRoot, path),
+            file: { partition, rows, bytes },
+          })),
+        );
         const snapshot = await catalog.commit({
           table: target,
           operation: "promote",
