@@ -242,6 +242,7 @@ export async function startSluice(config: Config): Promise<Sluice> {
     schemas: schemas.cell.handle,
     ...door,
   });
+  await collector.warmUp();
   const lake = await startLake(config, storage);
   const accounts = new AccountStore(appDbPath(config.data_dir));
   // Profiles and checks after every load (any process's, from the catalog) and on schedules;
