@@ -5,7 +5,10 @@
  *   its previous one was answered; latency runs from sending. What "max requests/s" measures.
  * - `pacedLoad`: a fixed request rate (open loop), for latency at a given load. Requests are due at
  *   evenly spaced times and latency runs from when a request was due, not when a free connection
- *   sent it, so a slow server cannot hide its queueing (no "coordinated omission").
+ *   sent it, so a slow server cannot hide its queueing (no "coordinated omission"). An optional
+ *   warm-up at the same rate comes first; its requests are sent and answered like the others but
+ *   their latencies are not kept, so the figures are the steady state's (as wrk2's calibration
+ *   period): a JIT-compiled server and generator both run slower code for their first moments.
  *
  * Why not autocannon: the generator shares the machine's two cores with the server, and
  * autocannon's per-request work (rebuilding each request, its histograms) cost about twice
@@ -77,10 +80,16 @@ export async function closedLoad(options: LoadOptions): Promise<LoadResult> {
   return run.finish(start);
 }
 
-/** `rate` requests per second, evenly spaced, for `seconds`. */
-export async function pacedLoad(options: LoadOptions & { rate: number }): Promise<LoadResult> {
+/**
+ * `rate` requests per second, evenly spaced, for `warmupSeconds` (default 0) and then `seconds`.
+ * Latencies and `seconds` are the measured part's; the counts cover the warm-up too.
+ */
+export async function pacedLoad(
+  options: LoadOptions & { rate: number; warmupSeconds?: number },
+): Promise<LoadResult> {
   const run = await startRun(options);
-  const total = Math.floor(options.rate * options.seconds);
+  const warmupMs = (options.warmupSeconds ?? 0) * 1000;
+  const total = Math.floor((options.rate * (warmupMs + options.seconds * 1000)) / 1000);
   const interval = 1000 / options.rate;
   const queue: Pending[] = [];
   const idle: Connection[] = [...run.connections];
@@ -94,6 +103,7 @@ export async function pacedLoad(options: LoadOptions & { rate: number }): Promis
     if (index !== -1) idle.splice(index, 1);
   };
   const start = performance.now();
+  run.measureFrom = start + warmupMs;
   let scheduled = 0;
   await new Promise<void>((resolve) => {
     const tick = () => {
@@ -110,7 +120,7 @@ export async function pacedLoad(options: LoadOptions & { rate: number }): Promis
     };
     tick();
   });
-  return run.finish(start, () => queue.length > 0);
+  return run.finish(start + warmupMs, () => queue.length > 0);
 }
 
 /** Opens the connections and keeps the counts; the caller decides when each idle connection sends. */
@@ -135,6 +145,8 @@ async function startRun(options: LoadOptions) {
   const run = {
     connections,
     next: () => numbered++,
+    /** Requests due (or sent) before this time are not in the latencies. */
+    measureFrom: 0,
     onIdle: (_connection: Connection) => {},
     onBroken: (_connection: Connection) => {},
     send(connection: Connection, pending: Pending) {
@@ -174,7 +186,7 @@ async function startRun(options: LoadOptions) {
         const response = takeResponse(connection);
         if (!response || !connection.inFlight) break;
         const { n, since } = connection.inFlight;
-        latencies.push(performance.now() - since);
+        if (since >= run.measureFrom) latencies.push(performance.now() - since);
         completed++;
         if (response.status < 200 || response.status >= 300) non2xx++;
         options.onResponse(n, response.status, response.body);
