@@ -97,6 +97,52 @@ describe("AccountStore", () => {
     assert.equal(history[0]?.sql, "select 204");
   });
 
+  test("forgetValues replaces a forgotten user's ids in every user's query history, and nothing else", () => {
+    const { user: analyst } = store.createUser("analyst", "editor");
+    const { user: other } = store.createUser("other-analyst", "viewer");
+    const entry = (sql: string, error: string | null = null) => ({
+      sql,
+      ok: error === null,
+      ms: 1,
+      rows: 1,
+      error,
+    });
+    store.recordQuery(analyst.id, entry("select * from events where user_id = 'forget-me@example.com'"));
+    store.recordQuery(analyst.id, entry("select count(*) from events where user_id = '42' or event = '142'"));
+    store.recordQuery(
+      other.id,
+      entry(
+        "select * from events where anonymous_id like '%anon-77%'",
+        "Conversion Error: 'anon-77' is not INT",
+      ),
+    );
+    store.recordQuery(other.id, entry("select 1"));
+
+    assert.equal(store.forgetValues(["forget-me@example.com", "anon-77", "42"]), 3);
+    assert.deepEqual(
+      store.history(analyst.id).map((found) => found.sql),
+      [
+        "select count(*) from events where user_id = '(forgotten)' or event = '142'",
+        "select * from events where user_id = '(forgotten)'",
+      ],
+    );
+    assert.deepEqual(
+      store.history(other.id).map((found) => [found.sql, found.error]),
+      [
+        ["select 1", null],
+        [
+          "select * from events where anonymous_id like '%(forgotten)%'",
+          "Conversion Error: '(forgotten)' is not INT",
+        ],
+      ],
+    );
+    assert.equal(
+      store.forgetValues(["forget-me@example.com", "anon-77", "42"]),
+      0,
+      "forgetting again changes nothing",
+    );
+  });
+
   test("the authenticator tells sessions, tokens and the admin token apart, and wants the CSRF header", () => {
     const auth = new Authenticator(store, "configured-admin");
     const { user } = store.createUser("carol", "viewer");

@@ -504,6 +504,32 @@ export class AccountStore {
       .run(userId, userId, HISTORY_KEPT);
   }
 
+  /**
+   * Replaces ids of a forgotten user in every query history entry (its SQL and error text) with
+   * `(forgotten)`; returns the entries changed. An id of four characters or more is replaced
+   * wherever it occurs (inside a LIKE pattern too); a shorter one only as a whole quoted string
+   * ('42' or "42"), where it cannot be part of something else.
+   */
+  forgetValues(values: readonly string[]): number {
+    const rows = this.db.prepare("SELECT id, sql, error FROM query_history").all() as {
+      id: number;
+      sql: string;
+      error: string | null;
+    }[];
+    const update = this.db.prepare("UPDATE query_history SET sql = ?, error = ? WHERE id = ?");
+    let changed = 0;
+    this.db.transaction(() => {
+      for (const row of rows) {
+        const sql = withoutValues(row.sql, values);
+        const error = row.error === null ? null : withoutValues(row.error, values);
+        if (sql === row.sql && error === row.error) continue;
+        update.run(sql, error, row.id);
+        changed++;
+      }
+    })();
+    return changed;
+  }
+
   history(userId: number, limit = 50): HistoryEntry[] {
     const rows = this.db
       .prepare("SELECT * FROM query_history WHERE user_id = ? ORDER BY id DESC LIMIT ?")
@@ -518,4 +544,23 @@ export class AccountStore {
     }[];
     return rows.map((row) => ({ ...row, ok: row.ok === 1 }));
   }
+}
+
+const FORGOTTEN = "(forgotten)";
+/** Ids shorter than this are replaced only as whole quoted strings (see `forgetValues`). */
+const MIN_FREE_ID_LENGTH = 4;
+
+function withoutValues(text: string, values: readonly string[]): string {
+  let result = text;
+  for (const value of values) {
+    if (value === "") continue;
+    if (value.length >= MIN_FREE_ID_LENGTH) {
+      result = result.replaceAll(value, FORGOTTEN);
+      continue;
+    }
+    result = result
+      .replaceAll(`'${value.replaceAll("'", "''")}'`, `'${FORGOTTEN}'`)
+      .replaceAll(`"${value}"`, `"${FORGOTTEN}"`);
+  }
+  return result;
 }

@@ -15,6 +15,7 @@
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { AccountStore, appDbPath } from "../accounts/index.js";
 import type { TableDef } from "../catalog/index.js";
 import { QualityStore, qualityDbPath } from "../quality/store.js";
 import { sqlIdent, sqlString } from "../warehouse/index.js";
@@ -53,6 +54,7 @@ export async function forgetUser(lake: LakeAccess, request: ForgetRequest): Prom
     if (result.rowsDeleted > 0) rows[table.name] = result.rowsDeleted;
   }
   forgetInQuality(request.dataDir, [...userIds, ...anonymousIds]);
+  forgetInQueryHistory(request.dataDir, [...userIds, ...anonymousIds]);
   const record: DeletionRecord = {
     id: randomUUID(),
     requested_at: requestedAt,
@@ -75,6 +77,18 @@ function forgetInQuality(dataDir: string, ids: readonly string[]): void {
   const file = qualityDbPath(dataDir);
   if (!existsSync(file)) return;
   const store = new QualityStore(file);
+  try {
+    store.forgetValues(ids);
+  } finally {
+    store.close();
+  }
+}
+
+/** SQL that users ran (`app.db`) may name the user: a filter on their id, an error quoting it. */
+function forgetInQueryHistory(dataDir: string, ids: readonly string[]): void {
+  const file = appDbPath(dataDir);
+  if (!existsSync(file)) return;
+  const store = new AccountStore(file);
   try {
     store.forgetValues(ids);
   } finally {

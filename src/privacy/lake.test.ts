@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { AccountStore, appDbPath } from "../accounts/index.js";
 import type { TableColumn, TableDef } from "../catalog/index.js";
 import { loadConfig } from "../config/index.js";
 import { writeParquet } from "../lake/index.js";
@@ -111,6 +112,17 @@ describe("forget and retention on any lake table", () => {
       /forget_user_columns\.shop_orders: the table has no column buyer_id \(it has buyer, total\)/,
     );
     assert.equal((await rows(lake, "SELECT count(*) FROM events"))[0]?.[0], 5);
+    // An analyst looked the user up in the SQL editor: the query history names them and a linked id.
+    const accounts = new AccountStore(appDbPath(lake.dir));
+    const { user } = accounts.createUser("analyst", "editor");
+    accounts.recordQuery(user.id, {
+      sql: "select * from events where user_id = 'u1' or anonymous_id = 'anon-1'",
+      ok: true,
+      ms: 1,
+      rows: 1,
+      error: null,
+    });
+    accounts.close();
     const record = await forgetUser(lake, { ...request, userColumns: { shop_orders: "buyer" } });
     assert.deepEqual(record.rows, { crm_contacts: 2, events: 4, shop_orders: 1 });
     assert.deepEqual(await rows(lake, "SELECT buyer FROM shop_orders"), [["u2"]]);
@@ -119,6 +131,12 @@ describe("forget and retention on any lake table", () => {
       ["u2", "b@x.example", null],
     ]);
     assert.deepEqual(await rows(lake, "SELECT event_id FROM events"), [["e3"]]);
+    const reopened = new AccountStore(appDbPath(lake.dir));
+    assert.deepEqual(
+      reopened.history(user.id).map((entry) => entry.sql),
+      ["select * from events where user_id = '(forgotten)' or anonymous_id = '(forgotten)'"],
+    );
+    reopened.close();
     const again = await forgetUser(lake, { ...request, userColumns: { shop_orders: "buyer" } });
     assert.equal(again.total_rows, 0);
     const log = await readFile(join(lake.dir, "privacy", "deletions.jsonl"), "utf8");
