@@ -53,8 +53,11 @@ export async function forgetUser(lake: LakeAccess, request: ForgetRequest): Prom
     });
     if (result.rowsDeleted > 0) rows[table.name] = result.rowsDeleted;
   }
-  forgetInQuality(request.dataDir, [...userIds, ...anonymousIds]);
-  forgetInQueryHistory(request.dataDir, [...userIds, ...anonymousIds]);
+  const ids = [...userIds, ...anonymousIds];
+  // Profiles keep a column's top values, minimum and maximum, and check results a sample of rows,
+  // all read by viewers; SQL that users ran may name the user (a filter, an error quoting the id).
+  forgetInStore(qualityDbPath(request.dataDir), (file) => new QualityStore(file), ids);
+  forgetInStore(appDbPath(request.dataDir), (file) => new AccountStore(file), ids);
   const record: DeletionRecord = {
     id: randomUUID(),
     requested_at: requestedAt,
@@ -69,26 +72,14 @@ export async function forgetUser(lake: LakeAccess, request: ForgetRequest): Prom
   return record;
 }
 
-/**
- * Profiles keep a column's top values and its minimum and maximum, and check results a sample of
- * rows; every viewer reads both, so the ids are replaced there too (when quality.db exists).
- */
-function forgetInQuality(dataDir: string, ids: readonly string[]): void {
-  const file = qualityDbPath(dataDir);
+/** Replaces the ids with `(forgotten)` in a SQLite store of the data dir, when it exists. */
+function forgetInStore(
+  file: string,
+  open: (file: string) => { forgetValues(ids: readonly string[]): number; close(): void },
+  ids: readonly string[],
+): void {
   if (!existsSync(file)) return;
-  const store = new QualityStore(file);
-  try {
-    store.forgetValues(ids);
-  } finally {
-    store.close();
-  }
-}
-
-/** SQL that users ran (`app.db`) may name the user: a filter on their id, an error quoting it. */
-function forgetInQueryHistory(dataDir: string, ids: readonly string[]): void {
-  const file = appDbPath(dataDir);
-  if (!existsSync(file)) return;
-  const store = new AccountStore(file);
+  const store = open(file);
   try {
     store.forgetValues(ids);
   } finally {
