@@ -8,7 +8,7 @@ import { printFirstLogin, registerUsersCommands } from "../accounts/cli.js";
 import { BusLockedError, busOwnerPid } from "../bus/index.js";
 import { openSqliteCatalog } from "../catalog/index.js";
 import { SchemaError, SchemaRegistry } from "../collect/index.js";
-import { type Config, ConfigError, loadConfig } from "../config/index.js";
+import { type Config, ConfigError, engineResources, loadConfig } from "../config/index.js";
 import { DEFAULT_DEMO_RATE_PER_MINUTE, startDemoShop } from "../demo/index.js";
 import { registerPrivacyCommands } from "../privacy/cli.js";
 import { busPath, catalogPath, ServeError, serve } from "../server/index.js";
@@ -207,7 +207,7 @@ program
       // A load the user waits for may use every core (the server's load engine keeps to few).
       const engine = await createEngine({
         threads: config.duckdb_threads || undefined,
-        memoryLimit: config.duckdb_memory_limit || undefined,
+        ...engineResources(config, "foreground"),
       });
       const quality = await loadAuditor(config, catalog, options.table);
       try {
@@ -354,7 +354,7 @@ async function withDbSync<T>(options: CommonOptions, work: (sync: DbSync) => Pro
   const catalog = openSqliteCatalog(catalogPath(config.data_dir));
   const engine = await createEngine({
     threads: config.duckdb_threads || undefined,
-    memoryLimit: config.duckdb_memory_limit || undefined,
+    ...engineResources(config, "foreground"),
   });
   try {
     return await work(new DbSync({ dataDir: config.data_dir, catalog, engine, config }));

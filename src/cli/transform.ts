@@ -10,7 +10,7 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { parse as parseYaml } from "yaml";
 import { BusLockedError, busOwnerPid } from "../bus/index.js";
 import { type Catalog, openSqliteCatalog } from "../catalog/index.js";
-import { type Config, ConfigError, loadConfig } from "../config/index.js";
+import { type Config, ConfigError, engineResources, loadConfig } from "../config/index.js";
 import {
   AUDIT_PREFIX,
   auditBuild,
@@ -323,7 +323,7 @@ async function run(
     const store = openSqliteTransformStore(catalogPath(config.data_dir));
     const engine = await createEngine({
       threads: config.duckdb_threads || undefined,
-      memoryLimit: config.duckdb_memory_limit || undefined,
+      ...engineResources(config, "foreground"),
     });
     let quality: Quality | null = null;
     try {

@@ -4,7 +4,7 @@
  * Keys are flat snake_case names so that every one maps to exactly one variable.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
+import { availableParallelism, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 
@@ -54,7 +54,7 @@ export interface Config {
   lake_process: boolean;
   /** How much lower that priority is (nice increment, 0-19). */
   lake_process_nice: number;
-  /** DuckDB memory limit, e.g. "4GB" ("" = DuckDB's default). */
+  /** DuckDB memory limit of each engine, e.g. "4GB" ("" = a share of the RAM: `engineResources`). */
   duckdb_memory_limit: string;
   /** Serve /v1/stats without a token (the demo's live page). */
   public_stats: boolean;
@@ -240,6 +240,30 @@ export function loadConfig(
   }
   config.data_dir = resolve(config.data_dir);
   return config;
+}
+
+/**
+ * Shares of the machine's memory for Sluice's DuckDB engines when `duckdb_memory_limit` is not set.
+ * Each engine would otherwise take DuckDB's default, 80% of the RAM, and a server has up to five
+ * (queries, loads, profiles, builds, the lake process): two big jobs at once could take the
+ * machine's memory and get the server killed. What a user waits for (their queries, a CLI job) gets
+ * half; each engine of background work a smaller share, past which it spills to disk.
+ */
+const ENGINE_MEMORY_SHARE = { foreground: 0.5, background: 0.15 } as const;
+
+/**
+ * What a DuckDB engine of `role` may use: its memory (the configured limit, else its share of the
+ * RAM) and where it spills (`<data-dir>/tmp`, not DuckDB's default `.tmp` in the current folder).
+ */
+export function engineResources(
+  config: Pick<Config, "data_dir" | "duckdb_memory_limit">,
+  role: keyof typeof ENGINE_MEMORY_SHARE,
+): { memoryLimit: string; tempDir: string } {
+  const share = Math.floor((totalmem() * ENGINE_MEMORY_SHARE[role]) / 2 ** 20);
+  return {
+    memoryLimit: config.duckdb_memory_limit || `${share}MiB`,
+    tempDir: join(config.data_dir, "tmp"),
+  };
 }
 
 /** All write keys, key → source, including SLUICE_WRITE_KEY for source `default`. */

@@ -38,7 +38,11 @@ function send(message: LakeProcessMessage): void {
 async function run(settings: LakeProcessSettings): Promise<() => Promise<void>> {
   await acquireLock(settings.lakeRoot);
   const catalog = openSqliteCatalog(settings.catalogPath);
-  const engine = await createEngine({ threads: settings.duckdbThreads, memoryLimit: settings.memoryLimit });
+  const engine = await createEngine({
+    threads: settings.duckdbThreads,
+    memoryLimit: settings.memoryLimit,
+    tempDir: settings.tempDir,
+  });
   const loaders: Loader[] = [];
   for (const table of settings.tables) {
     const reader = await TopicReader.open(settings.busDir, table.name, (position) =>

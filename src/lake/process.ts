@@ -30,6 +30,8 @@ export interface LakeProcessSettings {
   sessionTimeoutMs: number;
   duckdbThreads?: number;
   memoryLimit?: string;
+  /** Where DuckDB spills. */
+  tempDir?: string;
   compaction: {
     targetBytes: number;
     minFiles: number;

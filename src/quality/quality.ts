@@ -10,7 +10,7 @@
 import { join, resolve } from "node:path";
 import type { DuckDBInstance } from "@duckdb/node-api";
 import type { Catalog, DataFile, TableDef } from "../catalog/index.js";
-import type { Config } from "../config/index.js";
+import { type Config, engineResources } from "../config/index.js";
 import { RAW_TABLE } from "../privacy/index.js";
 import { createEngine, sqlIdent, sqlString, Warehouse } from "../warehouse/index.js";
 import { Alerter, failureAlert, recoveryAlert } from "./alerts.js";
@@ -89,7 +89,7 @@ export async function openQuality(options: OpenQualityOptions): Promise<Quality>
   const lakeRoot = join(options.config.data_dir, "lake");
   const engine = await createEngine({
     threads: options.threads ?? 1,
-    memoryLimit: options.config.duckdb_memory_limit || undefined,
+    memoryLimit: engineResources(options.config, "background").memoryLimit,
     sandbox: { readableDirs: [lakeRoot], tempDir: join(options.config.data_dir, "tmp") },
   });
   // Checks usually live beside the models they check: one project folder for both.

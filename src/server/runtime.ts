@@ -7,7 +7,7 @@ import { acquireLock, releaseLock } from "../bus/lock.js";
 import { type Catalog, openSqliteCatalog, type TableDef } from "../catalog/index.js";
 import { Collector, type CollectorStats, Deduper, SchemaRegistry } from "../collect/index.js";
 import { EVENT_COLUMNS, REJECTED_COLUMNS } from "../collect/model.js";
-import { type Config, writeKeys } from "../config/index.js";
+import { type Config, engineResources, writeKeys } from "../config/index.js";
 import {
   Compactor,
   LakeProcess,
@@ -90,7 +90,7 @@ export const busPath = (dataDir: string): string => join(dataDir, "bus");
 export function createQueryEngine(config: Config): Promise<DuckDBInstance> {
   return createEngine({
     threads: config.duckdb_threads || undefined,
-    memoryLimit: config.duckdb_memory_limit || undefined,
+    memoryLimit: engineResources(config, "foreground").memoryLimit,
     sandbox: {
       readableDirs: [lakePath(config.data_dir)],
       tempDir: join(config.data_dir, "tmp"),
@@ -106,7 +106,7 @@ export function createQueryEngine(config: Config): Promise<DuckDBInstance> {
 export function createLoadEngine(config: Config): Promise<DuckDBInstance> {
   return createEngine({
     threads: config.loader_duckdb_threads || undefined,
-    memoryLimit: config.duckdb_memory_limit || undefined,
+    ...engineResources(config, "background"),
   });
 }
 
@@ -360,7 +360,7 @@ async function startLake(
       flushIntervalMs: config.flush_interval_ms,
       sessionTimeoutMs: config.session_timeout_minutes * 60_000,
       duckdbThreads: config.loader_duckdb_threads || undefined,
-      memoryLimit: config.duckdb_memory_limit || undefined,
+      ...engineResources(config, "background"),
       compaction: {
         targetBytes: config.compaction_target_bytes,
         minFiles: config.compaction_min_files,

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { DuckDBInstance } from "@duckdb/node-api";
 import { Cron } from "croner";
 import type { Catalog } from "../catalog/index.js";
-import type { Config } from "../config/index.js";
+import { type Config, engineResources } from "../config/index.js";
 import { createEngine } from "../warehouse/index.js";
 import { Builder, type BuilderOptions, type BuildRequest, type BuildResult } from "./builder.js";
 import { TransformError } from "./errors.js";
@@ -127,7 +127,7 @@ export class TransformService {
     const { config, catalog } = this.#options;
     this.#engine ??= createEngine({
       threads: config.duckdb_threads || undefined,
-      memoryLimit: config.duckdb_memory_limit || undefined,
+      ...engineResources(config, "background"),
     });
     return new Builder({
       project: this.project(),

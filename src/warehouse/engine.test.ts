@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { engineResources } from "../config/index.js";
 import { createEngine } from "./engine.js";
 
 test("a query past the memory and spill limits fails with DuckDB's reason, and the engine goes on", async () => {
@@ -28,5 +29,44 @@ test("a query past the memory and spill limits fails with DuckDB's reason, and t
     connection.closeSync();
     engine.closeSync();
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("unless a limit is set, engines get a share of the RAM and spill into the data dir, not the current folder", async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), "sluice-engine-"));
+  const setting = async (resources: { memoryLimit: string; tempDir: string }) => {
+    const engine = await createEngine({ threads: 1, ...resources });
+    const connection = await engine.connect();
+    try {
+      const [row] = (
+        await connection.runAndReadAll(
+          "SELECT current_setting('memory_limit'), current_setting('temp_directory')",
+        )
+      ).getRows() as [string, string][];
+      return row as [string, string];
+    } finally {
+      connection.closeSync();
+      engine.closeSync();
+    }
+  };
+  const gib = (text: string) => {
+    const match = /^([\d.]+) (MiB|GiB)$/.exec(text);
+    assert.ok(match, `memory_limit ${text}`);
+    return Number(match[1]) / (match[2] === "MiB" ? 1024 : 1);
+  };
+  try {
+    const unset = { data_dir: dataDir, duckdb_memory_limit: "" };
+    const [foreground, foregroundTemp] = await setting(engineResources(unset, "foreground"));
+    const [background] = await setting(engineResources(unset, "background"));
+    const ram = totalmem() / 2 ** 30;
+    assert.ok(Math.abs(gib(foreground) - ram * 0.5) < 0.1, `${foreground} is half of ${ram} GiB`);
+    assert.ok(Math.abs(gib(background) - ram * 0.15) < 0.1, `${background} is 15% of ${ram} GiB`);
+    assert.equal(foregroundTemp, join(dataDir, "tmp"));
+    const set = { data_dir: dataDir, duckdb_memory_limit: "300MB" };
+    for (const role of ["foreground", "background"] as const) {
+      assert.equal(engineResources(set, role).memoryLimit, "300MB", `${role}: the configured limit`);
+    }
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
   }
 });

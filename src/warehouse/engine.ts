@@ -5,6 +5,8 @@ export interface EngineOptions {
   threads?: number;
   /** e.g. "4GB"; defaults to DuckDB's own (80% of RAM). */
   memoryLimit?: string;
+  /** Where spills go; defaults to DuckDB's own (`.tmp` in the current folder). The sandbox sets its own. */
+  tempDir?: string;
   /**
    * Lock the engine down for users' SQL: files are reachable only under `readableDirs` (the
    * lake), spills go to `tempDir`, and no setting can be changed afterwards (so neither can
@@ -29,6 +31,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<DuckDBI
   };
   if (options.threads) config.threads = String(options.threads);
   if (options.memoryLimit) config.memory_limit = options.memoryLimit;
+  if (options.tempDir) config.temp_directory = options.tempDir;
   const instance = await DuckDBInstance.create(":memory:", config);
   // Settings owned by bundled extensions (icu, parquet) can only be set once the instance is up.
   const connection = await instance.connect();
