@@ -161,16 +161,18 @@ describe("browser SDKs in Chromium", { skip: typeof sdks === "string" ? sdks : f
         posthog.identify("ph-browser-user", { plan: "team" });
         posthog.capture("Checkout Started");
       });
-    });
-    // Before identify the distinct id is the device's: the anonymous id of every event of the visit.
-    await eventually(async () => {
-      const found = await rows(
-        `SELECT count(*) FROM events
-         WHERE anonymous_id IN (SELECT anonymous_id FROM events WHERE event = 'Checkout Started')
-           AND coalesce(event, '') NOT LIKE '$%'`,
-      );
-      // The page view, both captures and the identify; posthog-js's own $ events come and go.
-      return Number(found[0]?.[0]) === 4;
+      // With the page still open, so posthog-js sends its queue on its own timer: the beacon it
+      // sends on leaving a page could be dropped as the test closed the browser context at once.
+      // Before identify the distinct id is the device's: the anonymous id of every event of the visit.
+      await eventually(async () => {
+        const found = await rows(
+          `SELECT count(*) FROM events
+           WHERE anonymous_id IN (SELECT anonymous_id FROM events WHERE event = 'Checkout Started')
+             AND coalesce(event, '') NOT LIKE '$%'`,
+        );
+        // The page view, both captures and the identify; posthog-js's own $ events come and go.
+        return Number(found[0]?.[0]) === 4;
+      });
     });
     const result = await rows(
       `SELECT event_type, event, user_id, page_path, properties->>'plan', traits->>'plan', browser,
