@@ -1,3 +1,5 @@
+import { mkdirSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 
 export interface EngineOptions {
@@ -31,7 +33,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<DuckDBI
   };
   if (options.threads) config.threads = String(options.threads);
   if (options.memoryLimit) config.memory_limit = options.memoryLimit;
-  if (options.tempDir) config.temp_directory = options.tempDir;
+  if (options.tempDir) config.temp_directory = ownTempDir(options.tempDir);
   const instance = await DuckDBInstance.create(":memory:", config);
   // Settings owned by bundled extensions (icu, parquet) can only be set once the instance is up.
   const connection = await instance.connect();
@@ -40,7 +42,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<DuckDBI
     const dirs = options.sandbox.readableDirs.map((dir) => sqlString(dir.endsWith("/") ? dir : `${dir}/`));
     await connection.run(
       [
-        `SET GLOBAL temp_directory = ${sqlString(options.sandbox.tempDir)}`,
+        `SET GLOBAL temp_directory = ${sqlString(ownTempDir(options.sandbox.tempDir))}`,
         ...(options.sandbox.spillLimit
           ? [`SET GLOBAL max_temp_directory_size = ${sqlString(options.sandbox.spillLimit)}`]
           : []),
@@ -52,6 +54,36 @@ export async function createEngine(options: EngineOptions = {}): Promise<DuckDBI
   }
   connection.closeSync();
   return instance;
+}
+
+let enginesStarted = 0;
+
+/**
+ * A spill folder of the engine's own, `<pid>-<n>` under `parent`: DuckDB names its spill files the
+ * same in every instance, so two engines spilling into one folder read each other's blocks (an IO
+ * error, seen with two engines of one server). The folders of processes that are gone are removed
+ * first; DuckDB leaves its folder behind when it closes.
+ */
+function ownTempDir(parent: string): string {
+  mkdirSync(parent, { recursive: true });
+  for (const name of readdirSync(parent)) {
+    const pid = Number(/^(\d+)-\d+$/.exec(name)?.[1]);
+    if (pid > 0 && pid !== process.pid && !isRunning(pid)) {
+      rmSync(join(parent, name), { recursive: true, force: true });
+    }
+  }
+  enginesStarted++;
+  return join(parent, `${process.pid}-${enginesStarted}`);
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it runs, as another user.
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 /** Quotes a string as an SQL literal. */
