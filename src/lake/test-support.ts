@@ -28,7 +28,8 @@ export async function tempLake(options: { sandboxed?: boolean } = {}): Promise<{
   await catalog.ensureTable(EVENTS);
   const engine = await createEngine({
     threads: 2,
-    sandbox: options.sandboxed ? { readableDirs: [lakeRoot], tempDir: join(dir, "tmp") } : undefined,
+    tempDir: join(dir, "tmp"),
+    sandbox: options.sandboxed ? { readableDirs: [lakeRoot] } : undefined,
   });
   const warehouse = new Warehouse({ catalog, engine, lakeRoot });
   return {

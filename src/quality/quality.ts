@@ -89,8 +89,8 @@ export async function openQuality(options: OpenQualityOptions): Promise<Quality>
   const lakeRoot = join(options.config.data_dir, "lake");
   const engine = await createEngine({
     threads: options.threads ?? 1,
-    memoryLimit: engineResources(options.config, "background").memoryLimit,
-    sandbox: { readableDirs: [lakeRoot], tempDir: join(options.config.data_dir, "tmp") },
+    ...engineResources(options.config, "background"),
+    sandbox: { readableDirs: [lakeRoot] },
   });
   // Checks usually live beside the models they check: one project folder for both.
   const projectDir = resolve(

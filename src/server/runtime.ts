@@ -90,10 +90,9 @@ export const busPath = (dataDir: string): string => join(dataDir, "bus");
 export function createQueryEngine(config: Config): Promise<DuckDBInstance> {
   return createEngine({
     threads: config.duckdb_threads || undefined,
-    memoryLimit: engineResources(config, "foreground").memoryLimit,
+    ...engineResources(config, "foreground"),
     sandbox: {
       readableDirs: [lakePath(config.data_dir)],
-      tempDir: join(config.data_dir, "tmp"),
       spillLimit: config.duckdb_spill_limit || undefined,
     },
   });

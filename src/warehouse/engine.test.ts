@@ -12,7 +12,8 @@ test("a query past the memory and spill limits fails with DuckDB's reason, and t
   const engine = await createEngine({
     threads: 2,
     memoryLimit: "100MB",
-    sandbox: { readableDirs: [dir], tempDir: join(dir, "tmp"), spillLimit: "20MB" },
+    tempDir: join(dir, "tmp"),
+    sandbox: { readableDirs: [dir], spillLimit: "20MB" },
   });
   const connection = await engine.connect();
   try {

@@ -7,7 +7,7 @@ export interface EngineOptions {
   threads?: number;
   /** e.g. "4GB"; defaults to DuckDB's own (80% of RAM). */
   memoryLimit?: string;
-  /** Where spills go; defaults to DuckDB's own (`.tmp` in the current folder). The sandbox sets its own. */
+  /** Where spills go (a folder of this engine's own is made in it); defaults to DuckDB's `.tmp` in the current folder. */
   tempDir?: string;
   /**
    * Lock the engine down for users' SQL: files are reachable only under `readableDirs` (the
@@ -16,7 +16,6 @@ export interface EngineOptions {
    */
   sandbox?: {
     readableDirs: string[];
-    tempDir: string;
     /** Most disk that spilling (to `tempDir`) may take, e.g. "20GB"; default DuckDB's (90% of free space). */
     spillLimit?: string;
   };
@@ -42,7 +41,6 @@ export async function createEngine(options: EngineOptions = {}): Promise<DuckDBI
     const dirs = options.sandbox.readableDirs.map((dir) => sqlString(dir.endsWith("/") ? dir : `${dir}/`));
     await connection.run(
       [
-        `SET GLOBAL temp_directory = ${sqlString(ownTempDir(options.sandbox.tempDir))}`,
         ...(options.sandbox.spillLimit
           ? [`SET GLOBAL max_temp_directory_size = ${sqlString(options.sandbox.spillLimit)}`]
           : []),
