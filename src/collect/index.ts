@@ -20,9 +20,10 @@
  * topic, rejected input on the rejected topic (when its source is known) - one append per topic.
  *
  * The write key comes from `Authorization: Basic base64(key:anything)`, else an `X-Write-Key`
- * header (Jitsu's SDK), or - only when neither header is there - from the body (Segment's `writeKey`, Snowplow's `aid`, PostHog's `api_key`). Input refused before its source is known (a bad
- * body without the header) is answered but not quarantined: nobody may write to the rejected table
- * without a key.
+ * header (Jitsu's SDK), or - only when neither header is there - from the body (Segment's
+ * `writeKey`, Snowplow's `aid`, PostHog's `api_key`). Input refused before its source is known (a
+ * bad body without the header) is answered but not quarantined: nobody may write to the rejected
+ * table without a key.
  *
  * Each request is collected in two steps. `prepare` (prepare.ts) does everything that needs no
  * shared state, from auth to the encoded bus lines; large bodies are prepared on worker threads
