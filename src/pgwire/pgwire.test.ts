@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { connect } from "node:net";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import pg from "pg";
+import { to as copyTo } from "pg-copy-streams";
 import postgres from "postgres";
 import { ADMIN_TOKEN, basicAuth, eventually, query, startTestServer } from "../server/test-support.js";
 import { userWithRole } from "../web/test-support.js";
@@ -161,6 +163,8 @@ describe("PostgreSQL wire protocol, with real clients", () => {
       "SELECT * FROM query_table('events')",
       "SELECT getvariable('sluice_files_events')",
       "SELECT current_setting('allowed_directories')",
+      "COPY (SELECT * FROM read_csv('/etc/passwd')) TO STDOUT",
+      "COPY events FROM STDIN",
       `COPY (SELECT 1) TO '${written[0]}'`,
       `COPY (SELECT 1) TO '${written[1]}'`,
       `ATTACH '${written[2]}'`,
@@ -315,6 +319,51 @@ describe("PostgreSQL wire protocol, with real clients", () => {
       "SELECT event, count(*) FROM events WHERE event_id LIKE 'pg-%' GROUP BY 1 ORDER BY 1",
     );
     assert.equal(stdout.trim(), "Order Completed|2\nSigned Up|1");
+  });
+
+  test("COPY … TO STDOUT exports a result: psql's \\copy to a local CSV file, pg-copy-streams, refusals", async () => {
+    const viewer = await userWithRole(server, "copy-viewer", "viewer");
+    const select =
+      "SELECT event_id, event, properties->>'revenue' AS revenue, NULL AS nothing, 'a,\"b\"' AS text FROM events WHERE event_id LIKE 'pg-%' ORDER BY 1";
+    if (!noPsql) {
+      const file = join(server.dataDir, "..", `copy-${process.pid}.csv`);
+      try {
+        const stdout = await psql("copy-viewer", viewer.token, `\\copy (${select}) to '${file}' csv header`);
+        assert.equal(stdout.trim(), "COPY 3");
+        assert.equal(
+          readFileSync(file, "utf8"),
+          'event_id,event,revenue,nothing,text\npg-1,Order Completed,10.5,,"a,""b"""\n' +
+            'pg-2,Order Completed,21,,"a,""b"""\npg-3,Signed Up,31.5,,"a,""b"""\n',
+        );
+      } finally {
+        rmSync(file, { force: true });
+      }
+    }
+    const client = new pg.Client({ ...connection(), user: "copy-viewer", password: viewer.token });
+    await client.connect();
+    try {
+      const copied = async (sql: string) => {
+        const chunks: Buffer[] = [];
+        const stream = client.query(copyTo(sql));
+        for await (const chunk of stream) chunks.push(chunk as Buffer);
+        return { text: Buffer.concat(chunks).toString("utf8"), rowCount: stream.rowCount };
+      };
+      const text = await copied(`COPY (${select}) TO STDOUT`);
+      assert.equal(text.rowCount, 3);
+      assert.equal(text.text.split("\n")[0], 'pg-1\tOrder Completed\t10.5\t\\N\ta,"b"');
+      const table = await copied("COPY events (event_id, ts) TO STDOUT WITH (FORMAT csv, FORCE_QUOTE *)");
+      assert.ok(table.text.includes('"pg-1","2026-11-20 10:00:00+00"\n'), table.text.slice(0, 200));
+      // The session goes on normally after COPY data, and refusals name the reason.
+      assert.equal((await client.query("SELECT 42 AS n")).rows[0]?.n, 42);
+      await assert.rejects(client.query("COPY (SELECT 1) TO STDOUT (FORMAT binary)"), {
+        code: "0A000",
+        message: /binary format is not supported/,
+      });
+      await assert.rejects(client.query("COPY events_raw TO STDOUT"), { code: "42501" });
+      await assert.rejects(client.query("COPY (SELECT nope FROM events) TO STDOUT"), { code: "42703" });
+    } finally {
+      await client.end();
+    }
   });
 
   test("psql's \\dt, \\d, \\l and \\dn list the lake's tables and columns with PostgreSQL's types", {

@@ -15,6 +15,7 @@ import {
   type ResultColumn,
   type Warehouse,
 } from "../warehouse/index.js";
+import { type CopyOut, CopyRefused, copyHeader, copyLine, parseCopy } from "./copy.js";
 import { toDuckDbSql } from "./pg-catalog.js";
 import { MECHANISM, ScramError, type ScramExchange, type ScramVerifiers } from "./scram.js";
 import {
@@ -41,6 +42,9 @@ import {
   CANCEL_REQUEST,
   closeComplete,
   commandComplete,
+  copyData,
+  copyDone,
+  copyOutResponse,
   DataRows,
   type ErrorFields,
   emptyQueryResponse,
@@ -84,6 +88,8 @@ interface PreparedStatement {
   /** Parameter type OIDs the client declared (0 = let the server decide). */
   declaredTypes: number[];
   local: LocalAnswer | null;
+  /** A COPY … TO STDOUT: `sql` is its query. */
+  copy: CopyOut | null;
 }
 
 interface Portal {
@@ -280,7 +286,8 @@ export class Session {
         if (portal.statement.local) {
           await this.#run(portal);
           this.#sendRows(portal, 0, true);
-        } else await this.#stream(portal, true);
+        } else if (portal.statement.copy) await this.#copyOut(portal);
+        else await this.#stream(portal, true);
       }
     } catch (error) {
       this.#sendError(error);
@@ -289,10 +296,13 @@ export class Session {
   }
 
   #prepare(sql: string, declaredTypes: number[]): PreparedStatement {
+    const local = answerLocally(sql, this.options.engineSettings);
+    const copy = local ? null : parseCopy(sql);
     return {
-      sql: toDuckDbSql(sql, { user: this.#user }),
+      sql: toDuckDbSql(copy?.query ?? sql, { user: this.#user }),
       declaredTypes,
-      local: answerLocally(sql, this.options.engineSettings),
+      local,
+      copy,
     };
   }
 
@@ -365,13 +375,20 @@ export class Session {
       }
       const description = await this.options.warehouse.describe(statement.sql, this.#access);
       this.socket.write(parameterDescription(parameterOids(statement, description.parameters)));
+      // A COPY returns no rows but COPY data, as PostgreSQL describes it.
       this.socket.write(
-        description.columns.length > 0 ? rowDescription(resultFields(description.columns, [])) : noData(),
+        description.columns.length > 0 && !statement.copy
+          ? rowDescription(resultFields(description.columns, []))
+          : noData(),
       );
       return;
     }
     const portal = this.#portals.get(name);
     if (!portal) throw new QueryError(`portal "${name}" does not exist`);
+    if (portal.statement.copy) {
+      this.socket.write(noData());
+      return;
+    }
     let fields: FieldDescription[];
     // A portal is described with its values bound, not run, so that its Execute can stream; but one
     // already read and one answered here have their fields.
@@ -401,6 +418,10 @@ export class Session {
     const maxRows = reader.int32();
     const portal = this.#portals.get(name);
     if (!portal) throw new QueryError(`portal "${name}" does not exist`);
+    if (portal.statement.copy) {
+      await this.#copyOut(portal);
+      return;
+    }
     if (maxRows === 0 && !portal.result && !portal.statement.local) {
       await this.#stream(portal, false);
       return;
@@ -443,6 +464,46 @@ export class Session {
       this.socket.write(noticeResponse(`the result was cut to its first ${this.options.maxRows} rows`));
     }
     this.socket.write(commandComplete(selectTag(portal.statement.sql, sent)));
+  }
+
+  /**
+   * Runs a COPY … TO STDOUT: its query's rows as COPY data, streamed as DuckDB produces them and
+   * as the client takes them. An export, like the HTTP API's CSV: no row limit, the query timeout
+   * applies.
+   */
+  async #copyOut(portal: Portal): Promise<void> {
+    const copy = portal.statement.copy as CopyOut;
+    let names: string[] = [];
+    let oids: number[] = [];
+    let copied = 0;
+    await this.#cancellable((signal) =>
+      this.options.warehouse.stream(
+        portal.statement.sql,
+        {
+          start: (columns) => {
+            names = columns.map((column) => column.name);
+            oids = columns.map((column) => pgTypeOid(column.type));
+            this.socket.write(copyOutResponse(columns.length));
+            if (copy.header) this.socket.write(copyData([copyHeader(names, copy)]));
+          },
+          rows: async (rows) => {
+            const lines = rows.map((row) =>
+              copyLine(
+                row.map((value, column) => encodeText(value, oids[column] as number)),
+                copy,
+                names,
+              ),
+            );
+            copied += rows.length;
+            if (!this.socket.write(copyData(lines))) await once(this.socket, "drain", { signal });
+            return true;
+          },
+        },
+        { ...this.#access, params: portal.params, signal },
+      ),
+    );
+    this.socket.write(copyDone());
+    this.socket.write(commandComplete(`COPY ${copied}`));
   }
 
   /** Runs warehouse work that a CancelRequest stops; refused while the transaction is aborted. */
@@ -594,6 +655,7 @@ function errorFields(error: unknown): ErrorFields {
   if (error instanceof CanceledError || error instanceof QueryTimeout)
     return { severity: "ERROR", code: "57014", message: error.message };
   if (error instanceof SettingRefused) return { severity: "ERROR", code: "42501", message: error.message };
+  if (error instanceof CopyRefused) return { severity: "ERROR", code: error.code, message: error.message };
   if (error instanceof TransactionAbortedError)
     return { severity: "ERROR", code: "25P02", message: error.message };
   const message = error instanceof Error ? error.message : String(error);

@@ -145,6 +145,28 @@ export const readyForQuery = (status: TransactionStatus): Buffer =>
 
 export const commandComplete = (tag: string): Buffer => new MessageWriter("C").cstring(tag).end();
 
+/** CopyOutResponse: textual COPY data (text or CSV) of `columns` columns follows. */
+export const copyOutResponse = (columns: number): Buffer => {
+  const writer = new MessageWriter("H").bytes(Buffer.from([0])).int16(columns);
+  for (let index = 0; index < columns; index++) writer.int16(0);
+  return writer.end();
+};
+
+/** CopyData messages, one per line (as PostgreSQL sends them; psycopg reads a row per message). */
+export const copyData = (lines: readonly string[]): Buffer => {
+  const messages: Buffer[] = [];
+  for (const line of lines) {
+    const body = Buffer.from(line, "utf8");
+    const header = Buffer.allocUnsafe(5);
+    header.write("d", 0, "latin1");
+    header.writeInt32BE(body.length + 4, 1);
+    messages.push(header, body);
+  }
+  return Buffer.concat(messages);
+};
+
+export const copyDone = (): Buffer => new MessageWriter("c").end();
+
 export const emptyQueryResponse = (): Buffer => new MessageWriter("I").end();
 export const parseComplete = (): Buffer => new MessageWriter("1").end();
 export const bindComplete = (): Buffer => new MessageWriter("2").end();

@@ -273,7 +273,7 @@ export class Warehouse {
         // A write that does not bind (UPDATE of a view) would be refused by its binder error:
         // say what matters instead, when the parser alone knows it is no SELECT.
         if (notOnlySelects((await parseTree(connection, sql)).tree)) {
-          const which = statements.count === 1 ? "this statement is" : "not every statement is";
+          const which = statements.count === 1 ? "this statement is not" : "not every statement is";
           throw new QueryError(`Only read-only queries (SELECT, EXPLAIN) can run here; ${which} a SELECT.`);
         }
         throw error;
