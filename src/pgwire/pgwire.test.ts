@@ -582,6 +582,31 @@ print(json.dumps(out))
     assert.deepEqual(results.binary, expected);
   });
 
+  test("psycopg 3 copies a result out row by row, with its types read back", {
+    skip: noPsycopg3,
+  }, async () => {
+    const script = `
+import json, psycopg, sys
+conn = psycopg.connect(host="127.0.0.1", port=${port}, user="admin", password=sys.argv[1], dbname="sluice")
+cur = conn.cursor()
+rows = []
+with cur.copy("COPY (SELECT event_id, (properties->>'revenue')::DOUBLE AS revenue, 'tab\\there' AS t FROM events WHERE event_id LIKE 'pg-%' ORDER BY 1) TO STDOUT") as copy:
+    copy.set_types(["text", "float8", "text"])
+    for row in copy.rows():
+        rows.append(list(row))
+print(json.dumps({"rows": rows, "rowcount": cur.rowcount}))
+`;
+    const { stdout } = await run("/usr/bin/python3", ["-c", script, ADMIN_TOKEN]);
+    assert.deepEqual(JSON.parse(stdout), {
+      rows: [
+        ["pg-1", 10.5, "tab\there"],
+        ["pg-2", 21, "tab\there"],
+        ["pg-3", 31.5, "tab\there"],
+      ],
+      rowcount: 3,
+    });
+  });
+
   test("fifty sessions at once each get their own answer", async () => {
     const clients = Array.from({ length: 50 }, () => new pg.Client(connection()));
     await Promise.all(clients.map((client) => client.connect()));
