@@ -321,6 +321,28 @@ describe("PostgreSQL wire protocol, with real clients", () => {
     assert.equal(stdout.trim(), "Order Completed|2\nSigned Up|1");
   });
 
+  test("unnamed columns get PostgreSQL's names, so code reading rows[0].count works", async () => {
+    const client = new pg.Client(connection());
+    await client.connect();
+    try {
+      const sql =
+        "SELECT count(*), max(ts)::DATE, sum((properties->>'revenue')::DOUBLE), 1 + 1, event " +
+        "FROM events WHERE event_id LIKE 'pg-%' GROUP BY event ORDER BY event";
+      const simple = await client.query(sql);
+      assert.deepEqual(
+        simple.fields.map((field) => field.name),
+        ["count", "max", "sum", "?column?", "event"],
+      );
+      assert.equal(simple.rows[0]?.count, "2");
+      assert.equal(simple.rows[0]?.sum, 31.5);
+      // The extended protocol describes the same names before any row is read.
+      const prepared = await client.query({ name: "named", text: `${sql} LIMIT $1`, values: [1] });
+      assert.deepEqual(Object.keys(prepared.rows[0] ?? {}), ["count", "max", "sum", "?column?", "event"]);
+    } finally {
+      await client.end();
+    }
+  });
+
   test("COPY … TO STDOUT exports a result: psql's \\copy to a local CSV file, pg-copy-streams, refusals", async () => {
     const viewer = await userWithRole(server, "copy-viewer", "viewer");
     const select =

@@ -15,6 +15,7 @@ import {
   type ResultColumn,
   type Warehouse,
 } from "../warehouse/index.js";
+import { postgresColumnNames, renameColumns, type SelectListNames } from "./column-names.js";
 import { type CopyOut, CopyRefused, copyHeader, copyLine, parseCopy } from "./copy.js";
 import { toDuckDbSql } from "./pg-catalog.js";
 import { MECHANISM, ScramError, type ScramExchange, type ScramVerifiers } from "./scram.js";
@@ -376,10 +377,9 @@ export class Session {
       const description = await this.options.warehouse.describe(statement.sql, this.#access);
       this.socket.write(parameterDescription(parameterOids(statement, description.parameters)));
       // A COPY returns no rows but COPY data, as PostgreSQL describes it.
+      const columns = renameColumns(description.columns, await this.#columnNames(statement));
       this.socket.write(
-        description.columns.length > 0 && !statement.copy
-          ? rowDescription(resultFields(description.columns, []))
-          : noData(),
+        columns.length > 0 && !statement.copy ? rowDescription(resultFields(columns, [])) : noData(),
       );
       return;
     }
@@ -400,7 +400,8 @@ export class Session {
         ...this.#access,
         params: portal.params,
       });
-      fields = resultFields(description.columns, portal.resultFormats);
+      const names = await this.#columnNames(portal.statement);
+      fields = resultFields(renameColumns(description.columns, names), portal.resultFormats);
       portal.fields = fields;
     }
     this.socket.write(fields.length > 0 ? rowDescription(fields) : noData());
@@ -435,6 +436,7 @@ export class Session {
    * to take them (so a large result never sits in memory); cut after `maxRows` with a warning.
    */
   async #stream(portal: Portal, withDescription: boolean): Promise<void> {
+    const names = await this.#columnNames(portal.statement);
     let fields = portal.fields;
     let sent = 0;
     let truncated = false;
@@ -443,7 +445,7 @@ export class Session {
         portal.statement.sql,
         {
           start: (columns) => {
-            fields ??= resultFields(columns, portal.resultFormats);
+            fields ??= resultFields(renameColumns(columns, names), portal.resultFormats);
             if (withDescription) this.socket.write(rowDescription(fields));
           },
           rows: async (rows) => {
@@ -473,6 +475,7 @@ export class Session {
    */
   async #copyOut(portal: Portal): Promise<void> {
     const copy = portal.statement.copy as CopyOut;
+    const pgNames = await this.#columnNames(portal.statement);
     let names: string[] = [];
     let oids: number[] = [];
     let copied = 0;
@@ -481,7 +484,7 @@ export class Session {
         portal.statement.sql,
         {
           start: (columns) => {
-            names = columns.map((column) => column.name);
+            names = renameColumns(columns, pgNames).map((column) => column.name);
             oids = columns.map((column) => pgTypeOid(column.type));
             this.socket.write(copyOutResponse(columns.length));
             if (copy.header) this.socket.write(copyData([copyHeader(names, copy)]));
@@ -504,6 +507,19 @@ export class Session {
     );
     this.socket.write(copyDone());
     this.socket.write(commandComplete(`COPY ${copied}`));
+  }
+
+  /** PostgreSQL's names for the statement's unnamed result columns (column-names.ts), parsed once per SQL text. */
+  #columnNames(statement: PreparedStatement): Promise<SelectListNames | null> {
+    const { sql } = statement;
+    if (/^\s*explain\b/i.test(sql)) return Promise.resolve(null);
+    let names = COLUMN_NAMES.get(sql);
+    if (names === undefined) {
+      names = this.options.warehouse.parse(sql).then(postgresColumnNames, () => null);
+      if (COLUMN_NAMES.size >= COLUMN_NAMES_KEPT) COLUMN_NAMES.clear();
+      COLUMN_NAMES.set(sql, names);
+    }
+    return names;
   }
 
   /** Runs warehouse work that a CancelRequest stops; refused while the transaction is aborted. */
@@ -553,7 +569,10 @@ export class Session {
       }),
     );
     portal.result = {
-      fields: resultFields(result.columns, portal.resultFormats),
+      fields: resultFields(
+        renameColumns(result.columns, await this.#columnNames(portal.statement)),
+        portal.resultFormats,
+      ),
       rows: result.rows,
       sent: 0,
       truncated: result.truncated,
@@ -618,6 +637,10 @@ export class Session {
     this.socket.write(Buffer.concat(messages));
   }
 }
+
+/** Column names by SQL text, shared by the sessions: BI tools send the same statements again and again. */
+const COLUMN_NAMES = new Map<string, Promise<SelectListNames | null>>();
+const COLUMN_NAMES_KEPT = 1000;
 
 /** CommandComplete's tag of a query that returned `rows` rows. */
 const selectTag = (sql: string, rows: number): string =>

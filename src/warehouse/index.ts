@@ -1,6 +1,6 @@
 export { ARROW_STREAM_TYPE, ArrowStreamEncoder } from "./arrow.js";
 export { createEngine, type EngineOptions, sqlIdent, sqlString, truncateUtc } from "./engine.js";
-export type { Restriction } from "./restrict.js";
+export type { Node as ParseNode, ParseTree, Restriction } from "./restrict.js";
 export { csvLine, valueText } from "./text.js";
 export {
   AccessError,

@@ -43,11 +43,11 @@ const REACHING_FUNCTIONS = new Set(["getvariable", "query", "query_table", "curr
 /** Schemas of metadata, readable by everyone. */
 const SYSTEM_SCHEMAS = new Set(["information_schema", "pg_catalog", "sluice_pg"]);
 
-interface Node {
+export interface Node {
   [key: string]: unknown;
 }
 
-interface ParseTree {
+export interface ParseTree {
   error: boolean;
   error_type?: string;
   error_message?: string;

@@ -13,7 +13,13 @@ import {
 } from "@duckdb/node-api";
 import type { Catalog, ReadLease, TableDef } from "../catalog/index.js";
 import { sqlIdent, sqlString } from "./engine.js";
-import { notOnlySelects, parseTree, type Restriction, restrictionProblem } from "./restrict.js";
+import {
+  notOnlySelects,
+  type ParseTree,
+  parseTree,
+  type Restriction,
+  restrictionProblem,
+} from "./restrict.js";
 import { dayInRange, mentions, TimeRanges } from "./time-range.js";
 
 export interface QueryResult {
@@ -204,6 +210,17 @@ export class Warehouse {
       const reader = await empty.runAndReadAll();
       return { parameters, columns: describeColumns(reader.columnNames(), reader.columnTypes()) };
     });
+  }
+
+  /** DuckDB's parse tree of `sql` (SELECTs only; an error otherwise): parsing reads and runs nothing. */
+  async parse(sql: string): Promise<ParseTree> {
+    const pooled = this.#idle.pop() ?? { connection: await this.#options.engine.connect(), lists: new Map() };
+    try {
+      return (await parseTree(pooled.connection, sql)).tree;
+    } finally {
+      if (this.#idle.length < IDLE_CONNECTIONS) this.#idle.push(pooled);
+      else pooled.connection.closeSync();
+    }
   }
 
   /**
