@@ -460,6 +460,91 @@ conn.close()
     assert.equal(stdout.trim(), "[('user-1', 10.5)]");
   });
 
+  test("cursors: psycopg2's named cursors and psql's FETCH_COUNT read a result in batches", async (t) => {
+    await t.test("psycopg2", { skip: noPsycopg2 }, async () => {
+      const script = `
+import psycopg2, sys
+conn = psycopg2.connect(host="127.0.0.1", port=${port}, user="admin", password=sys.argv[1], dbname="sluice")
+cur = conn.cursor(name="big")
+cur.itersize = 1000
+cur.execute("SELECT range AS n, range % 7 AS r FROM range(25000) ORDER BY n")
+total, last = 0, None
+for n, r in cur:
+    total += 1
+    last = (n, r)
+cur.close()
+conn.commit()
+print(total, last)
+`;
+      const { stdout } = await run("/usr/bin/python3", ["-c", script, ADMIN_TOKEN]);
+      assert.equal(stdout.trim(), "25000 (24999, 2)");
+    });
+    await t.test("psql", { skip: noPsql }, async () => {
+      const args = [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        String(port),
+        "-U",
+        "admin",
+        "-d",
+        "sluice",
+        "-At",
+        "-v",
+        "FETCH_COUNT=2",
+      ];
+      const env = { ...process.env, PGPASSWORD: ADMIN_TOKEN };
+      const sql = "SELECT event_id, count(*) FROM events WHERE event_id LIKE 'pg-%' GROUP BY 1 ORDER BY 1";
+      const { stdout } = await run("psql", [...args, "-c", sql], { env });
+      assert.equal(stdout.trim(), "pg-1|1\npg-2|1\npg-3|1");
+    });
+  });
+
+  test("cursors: DECLARE in a transaction, FETCH and MOVE forward, WITH HOLD past COMMIT, errors as PostgreSQL's", async () => {
+    const client = new pg.Client(connection());
+    await client.connect();
+    try {
+      await assert.rejects(client.query("DECLARE c CURSOR FOR SELECT 1"), { code: "25P01" });
+      await client.query("BEGIN");
+      const declared = await client.query(
+        "DECLARE c CURSOR FOR SELECT event_id, count(*) FROM events WHERE event_id LIKE 'pg-%' GROUP BY 1 ORDER BY 1",
+      );
+      assert.equal(declared.command, "DECLARE");
+      const first = await client.query("FETCH 2 FROM c");
+      assert.equal(first.command, "FETCH");
+      assert.deepEqual(first.rows, [
+        { event_id: "pg-1", count: "1" },
+        { event_id: "pg-2", count: "1" },
+      ]);
+      assert.deepEqual((await client.query("FETCH ALL IN c")).rows, [{ event_id: "pg-3", count: "1" }]);
+      assert.equal((await client.query("FETCH NEXT FROM c")).rowCount, 0);
+      await client.query("DECLARE h CURSOR WITH HOLD FOR SELECT range AS n FROM range(10)");
+      await client.query("COMMIT");
+      await assert.rejects(client.query("FETCH 1 FROM c"), { code: "34000" }, "closed at COMMIT");
+      await assert.rejects(client.query("DECLARE h CURSOR WITH HOLD FOR SELECT 1"), { code: "42P03" });
+      assert.equal((await client.query("MOVE 4 IN h")).rowCount, 4);
+      assert.deepEqual((await client.query("FETCH 2 FROM h")).rows, [{ n: "4" }, { n: "5" }]);
+      await assert.rejects(client.query("FETCH BACKWARD 1 FROM h"), { code: "55000" });
+      await client.query("CLOSE h");
+      await assert.rejects(client.query("FETCH 1 FROM h"), { code: "34000" });
+      // The extended protocol: a FETCH with a parameterised DECLARE before it.
+      await client.query("BEGIN");
+      await client.query({
+        text: "DECLARE p CURSOR FOR SELECT range AS n FROM range($1::INTEGER)",
+        values: [3],
+      });
+      assert.deepEqual((await client.query({ text: "FETCH ALL FROM p", values: [] })).rows, [
+        { n: "0" },
+        { n: "1" },
+        { n: "2" },
+      ]);
+      await client.query("ROLLBACK");
+      assert.equal((await client.query("SELECT 1 AS one")).rows[0]?.one, 1);
+    } finally {
+      await client.end();
+    }
+  });
+
   test("an account logs in with its own name and password (SCRAM-SHA-256), with its role; wrong ones are refused", async () => {
     const { accounts } = server.sluice;
     const ann = accounts.createUser("ann", "viewer").user;

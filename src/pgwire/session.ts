@@ -17,6 +17,7 @@ import {
 } from "../warehouse/index.js";
 import { postgresColumnNames, renameColumns, type SelectListNames } from "./column-names.js";
 import { type CopyOut, CopyRefused, copyHeader, copyLine, parseCopy } from "./copy.js";
+import { Cursor, CursorError, type CursorStatement, parseCursorStatement } from "./cursors.js";
 import { toDuckDbSql } from "./pg-catalog.js";
 import { MECHANISM, ScramError, type ScramExchange, type ScramVerifiers } from "./scram.js";
 import {
@@ -91,6 +92,15 @@ interface PreparedStatement {
   local: LocalAnswer | null;
   /** A COPY … TO STDOUT: `sql` is its query. */
   copy: CopyOut | null;
+  /** DECLARE (`sql` is its query), FETCH, MOVE or CLOSE. */
+  cursor: CursorStatement | null;
+}
+
+interface OpenCursor {
+  cursor: Cursor;
+  columns: ResultColumn[];
+  /** Declared in the transaction block now open: a ROLLBACK closes it, even WITH HOLD. */
+  inTransaction: boolean;
 }
 
 interface Portal {
@@ -131,6 +141,7 @@ export class Session {
   #skipUntilSync = false;
   readonly #statements = new Map<string, PreparedStatement>();
   readonly #portals = new Map<string, Portal>();
+  readonly #cursors = new Map<string, OpenCursor>();
   #running: AbortController | null = null;
   /** Messages are handled one at a time, in order. */
   #queue: Promise<void> = Promise.resolve();
@@ -288,6 +299,7 @@ export class Session {
           await this.#run(portal);
           this.#sendRows(portal, 0, true);
         } else if (portal.statement.copy) await this.#copyOut(portal);
+        else if (portal.statement.cursor) await this.#cursorStatement(portal, true);
         else await this.#stream(portal, true);
       }
     } catch (error) {
@@ -299,11 +311,14 @@ export class Session {
   #prepare(sql: string, declaredTypes: number[]): PreparedStatement {
     const local = answerLocally(sql, this.options.engineSettings);
     const copy = local ? null : parseCopy(sql);
+    const cursor = local || copy ? null : parseCursorStatement(sql);
+    const query = copy?.query ?? (cursor?.kind === "declare" ? cursor.query : sql);
     return {
-      sql: toDuckDbSql(copy?.query ?? sql, { user: this.#user }),
+      sql: toDuckDbSql(query, { user: this.#user }),
       declaredTypes,
       local,
       copy,
+      cursor,
     };
   }
 
@@ -374,12 +389,19 @@ export class Session {
         );
         return;
       }
+      if (statement.cursor && statement.cursor.kind !== "declare") {
+        this.socket.write(parameterDescription([]));
+        this.socket.write(this.#fetchDescription(statement.cursor, []));
+        return;
+      }
       const description = await this.options.warehouse.describe(statement.sql, this.#access);
       this.socket.write(parameterDescription(parameterOids(statement, description.parameters)));
       // A COPY returns no rows but COPY data, as PostgreSQL describes it.
       const columns = renameColumns(description.columns, await this.#columnNames(statement));
       this.socket.write(
-        columns.length > 0 && !statement.copy ? rowDescription(resultFields(columns, [])) : noData(),
+        columns.length > 0 && !statement.copy && !statement.cursor
+          ? rowDescription(resultFields(columns, []))
+          : noData(),
       );
       return;
     }
@@ -387,6 +409,10 @@ export class Session {
     if (!portal) throw new QueryError(`portal "${name}" does not exist`);
     if (portal.statement.copy) {
       this.socket.write(noData());
+      return;
+    }
+    if (portal.statement.cursor) {
+      this.socket.write(this.#fetchDescription(portal.statement.cursor, portal.resultFormats));
       return;
     }
     let fields: FieldDescription[];
@@ -421,6 +447,10 @@ export class Session {
     if (!portal) throw new QueryError(`portal "${name}" does not exist`);
     if (portal.statement.copy) {
       await this.#copyOut(portal);
+      return;
+    }
+    if (portal.statement.cursor) {
+      await this.#cursorStatement(portal, false);
       return;
     }
     if (maxRows === 0 && !portal.result && !portal.statement.local) {
@@ -509,6 +539,71 @@ export class Session {
     this.socket.write(commandComplete(`COPY ${copied}`));
   }
 
+  /** DECLARE, FETCH, MOVE or CLOSE (cursors.ts). */
+  async #cursorStatement(portal: Portal, withDescription: boolean): Promise<void> {
+    const statement = portal.statement.cursor as CursorStatement;
+    if (this.#transaction === "E") throw new TransactionAbortedError();
+    if (statement.kind === "declare") {
+      if (!statement.hold && this.#transaction !== "T") {
+        throw new CursorError("DECLARE CURSOR can only be used in transaction blocks", "25P01");
+      }
+      if (this.#cursors.has(statement.name)) {
+        throw new CursorError(`cursor "${statement.name}" already exists`, "42P03");
+      }
+      const names = await this.#columnNames(portal.statement);
+      const cursor = new Cursor(statement.hold, (sink, signal) =>
+        this.options.warehouse.stream(portal.statement.sql, sink, {
+          ...this.#access,
+          params: portal.params,
+          signal,
+        }),
+      );
+      const columns = renameColumns(await cursor.columns, names);
+      this.#cursors.set(statement.name, { cursor, columns, inTransaction: this.#transaction === "T" });
+      this.socket.write(commandComplete("DECLARE CURSOR"));
+      return;
+    }
+    if (statement.kind === "close") {
+      if (statement.name !== null && !this.#cursors.has(statement.name)) {
+        throw new CursorError(`cursor "${statement.name}" does not exist`, "34000");
+      }
+      this.#closeCursors((_open, name) => statement.name === null || name === statement.name);
+      this.socket.write(commandComplete("CLOSE CURSOR"));
+      return;
+    }
+    const open = this.#cursors.get(statement.name);
+    if (!open) throw new CursorError(`cursor "${statement.name}" does not exist`, "34000");
+    // A CancelRequest stops the cursor's query, which ends the wait.
+    const rows = await this.#cancellable((signal) => {
+      signal.addEventListener("abort", () => open.cursor.close());
+      return open.cursor.take(statement.count);
+    });
+    if (statement.kind === "move") {
+      this.socket.write(commandComplete(`MOVE ${rows.length}`));
+      return;
+    }
+    const fields = resultFields(open.columns, portal.resultFormats);
+    if (withDescription) this.socket.write(rowDescription(fields));
+    for (let from = 0; from < rows.length; from += ROWS_PER_WRITE) {
+      this.socket.write(dataRows(rows.slice(from, from + ROWS_PER_WRITE), fields));
+    }
+    this.socket.write(commandComplete(`FETCH ${rows.length}`));
+  }
+
+  /** What a FETCH of an open cursor returns; no rows for the other cursor statements. */
+  #fetchDescription(statement: CursorStatement, formats: number[]): Buffer {
+    const open = statement.kind === "fetch" ? this.#cursors.get(statement.name) : undefined;
+    return open ? rowDescription(resultFields(open.columns, formats)) : noData();
+  }
+
+  #closeCursors(which: (open: OpenCursor, name: string) => boolean): void {
+    for (const [name, open] of this.#cursors) {
+      if (!which(open, name)) continue;
+      open.cursor.close();
+      this.#cursors.delete(name);
+    }
+  }
+
   /** PostgreSQL's names for the statement's unnamed result columns (column-names.ts), parsed once per SQL text. */
   #columnNames(statement: PreparedStatement): Promise<SelectListNames | null> {
     const { sql } = statement;
@@ -550,7 +645,12 @@ export class Session {
     if (portal.result) return;
     const { local } = portal.statement;
     if (local) {
-      if (local.transaction) this.#transaction = local.transaction === "end" ? "I" : "T";
+      if (local.transaction === "begin") this.#transaction = "T";
+      if (local.transaction === "end") {
+        this.#closeCursors((open) => !open.cursor.hold || (local.tag === "ROLLBACK" && open.inTransaction));
+        for (const open of this.#cursors.values()) open.inTransaction = false;
+        this.#transaction = "I";
+      }
       portal.result = {
         fields: localFields(local),
         rows: local.rows,
@@ -623,6 +723,7 @@ export class Session {
     this.#phase = "closed";
     this.options.registry.delete(this.#key);
     this.#running?.abort();
+    this.#closeCursors(() => true);
     if (!this.socket.destroyed) this.socket.end();
   }
 
@@ -678,7 +779,8 @@ function errorFields(error: unknown): ErrorFields {
   if (error instanceof CanceledError || error instanceof QueryTimeout)
     return { severity: "ERROR", code: "57014", message: error.message };
   if (error instanceof SettingRefused) return { severity: "ERROR", code: "42501", message: error.message };
-  if (error instanceof CopyRefused) return { severity: "ERROR", code: error.code, message: error.message };
+  if (error instanceof CopyRefused || error instanceof CursorError)
+    return { severity: "ERROR", code: error.code, message: error.message };
   if (error instanceof TransactionAbortedError)
     return { severity: "ERROR", code: "25P02", message: error.message };
   const message = error instanceof Error ? error.message : String(error);
