@@ -1,6 +1,7 @@
 /**
  * Enrichment in a server as a user configures it: `geoip_database` names a MaxMind file, user
  * agents are parsed and bots flagged; the stored address is still truncated by the PII policy.
+ * Behind a trusted proxy, the address is the client's from X-Forwarded-For.
  */
 import assert from "node:assert/strict";
 import { rm, writeFile } from "node:fs/promises";
@@ -44,5 +45,22 @@ describe("enrichment in a server", () => {
       ["geo-crawler", "AT", "203.0.113.0", "Googlebot", null, "bot", "true"],
       ["geo-person", "DE", "203.0.113.0", "Chrome", "Windows", "desktop", "false"],
     ]);
+  });
+
+  test("behind a reverse proxy on the same machine, the client's address comes from X-Forwarded-For", async () => {
+    const response = await fetch(`${server.url}/v1/track`, {
+      method: "POST",
+      headers: {
+        authorization: basicAuth(),
+        "content-type": "application/json",
+        // What the client wrote itself (left) is not believed; what the proxy appended is.
+        "x-forwarded-for": "198.51.100.1, 203.0.113.9",
+      },
+      body: JSON.stringify({ userId: "proxied-person", event: "Visited" }),
+    });
+    assert.equal(response.status, 200);
+    const sql = "SELECT country, ip FROM events WHERE user_id = 'proxied-person'";
+    await eventually(async () => (await query(server.url, sql)).rows.length === 1);
+    assert.deepEqual((await query(server.url, sql)).rows, [["AT", "203.0.113.0"]]);
   });
 });

@@ -30,8 +30,11 @@
  * (pool.ts), small ones here, where sending them would cost more than it saves. The commit
  * (below, on the calling thread) dedupes, appends once per topic, counts and answers.
  */
+
+import type { BlockList } from "node:net";
 import type { Topic } from "../bus/index.js";
 import type { PrivacyHandle } from "../privacy/door.js";
+import { clientAddress } from "./client-address.js";
 import { Deduper, FINGERPRINT_LANES } from "./dedupe.js";
 import { DEFAULT_ENRICHMENT, type EnrichmentSettings, enricherFor } from "./enrich.js";
 import { PreparePool } from "./pool.js";
@@ -47,6 +50,7 @@ import {
 import type { SharedHandle } from "./shared-settings.js";
 import { warmUp } from "./warm-up.js";
 
+export { trustedProxies } from "./client-address.js";
 export { corsHeaders, PREFLIGHT_HEADERS } from "./cors.js";
 export { Deduper, type DeduperOptions } from "./dedupe.js";
 export { DEFAULT_ENRICHMENT, type EnrichmentSettings } from "./enrich.js";
@@ -94,6 +98,8 @@ export interface CollectorOptions {
   schemas?: SharedHandle;
   /** The raw zone's topic: the events before PII obfuscation, when the policy keeps them. */
   raw?: Topic;
+  /** Proxies whose X-Forwarded-For names the client (client-address.ts); none by default. */
+  trustedProxies?: BlockList | null;
 }
 
 export interface CollectRequest {
@@ -132,6 +138,7 @@ export class Collector {
   private readonly now: () => number;
   private readonly pool: PreparePool | null;
   private readonly pooledMinBodyBytes: number;
+  private readonly trustedProxies: BlockList | null;
   private readonly counters: CollectorStats = { requests: 0, accepted: 0, rejected: 0, deduplicated: 0 };
   /**
    * Whether every events append now in flight succeeds. A resend arriving while its original's
@@ -165,6 +172,7 @@ export class Collector {
         ? new PreparePool({ workers, settings: this.settings, workerUrl: options.workerUrl })
         : null;
     this.pooledMinBodyBytes = options.pooledMinBodyBytes ?? DEFAULT_POOLED_MIN_BODY_BYTES;
+    this.trustedProxies = options.trustedProxies ?? null;
   }
 
   stats(): CollectorStats {
@@ -187,7 +195,7 @@ export class Collector {
       cookie: header(headers, "cookie"),
       anonymous: headers["sp-anonymous"] !== undefined,
       body: request.body,
-      remoteAddress: request.remoteAddress,
+      remoteAddress: clientAddress(request.remoteAddress, headers["x-forwarded-for"], this.trustedProxies),
       receivedAtMs: this.now(),
     };
     let prepared: PreparedRequest;

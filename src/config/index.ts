@@ -62,6 +62,8 @@ export interface Config {
   enrich_user_agents: boolean;
   /** A MaxMind-format (.mmdb) country or city database for IP → country ("" = no country). */
   geoip_database: string;
+  /** Reverse proxies whose X-Forwarded-For names the client: addresses and CIDR ranges, comma-separated ("" = none). */
+  trusted_proxies: string;
   /** Each file load (loaded, skipped or failed) is POSTed here as JSON ("" = none). */
   load_webhook_url: string;
   /** Column types for loaded files that inference should not decide: `table.column` → type. */
@@ -172,6 +174,7 @@ export const DEFAULTS: Config = {
   public_stats: false,
   enrich_user_agents: true,
   geoip_database: "",
+  trusted_proxies: "127.0.0.0/8,::1",
   load_webhook_url: "",
   load_column_types: {},
   landing_poll_interval_ms: 2_000,

@@ -5,7 +5,7 @@ import { AccountStore, appDbPath } from "../accounts/index.js";
 import { type Bus, openEmbeddedBus } from "../bus/index.js";
 import { acquireLock, releaseLock } from "../bus/lock.js";
 import { type Catalog, openSqliteCatalog, type TableDef } from "../catalog/index.js";
-import { Collector, type CollectorStats, Deduper, SchemaRegistry } from "../collect/index.js";
+import { Collector, type CollectorStats, Deduper, SchemaRegistry, trustedProxies } from "../collect/index.js";
 import { EVENT_COLUMNS, REJECTED_COLUMNS } from "../collect/model.js";
 import { type Config, engineResources, writeKeys } from "../config/index.js";
 import {
@@ -238,6 +238,7 @@ export async function startSluice(config: Config): Promise<Sluice> {
     deduper,
     workers: Math.floor(config.collect_workers),
     enrichment: { userAgent: config.enrich_user_agents, geoipDatabase: config.geoip_database },
+    trustedProxies: trustedProxies(config.trusted_proxies),
     schemas: schemas.cell.handle,
     ...door,
   });
