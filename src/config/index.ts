@@ -16,6 +16,11 @@ export interface Config {
   pg_port: number;
   /** Rows per result on the Postgres port before it is cut (with a warning). */
   pg_max_rows: number;
+  /** PEM certificate chain and private key files for TLS on the PostgreSQL port ("" = no TLS). */
+  pg_tls_cert: string;
+  pg_tls_key: string;
+  /** Refuse PostgreSQL logins that did not start TLS (needs pg_tls_cert and pg_tls_key). */
+  pg_tls_required: boolean;
   /** A write key for source `default` (SLUICE_WRITE_KEY). */
   write_key: string;
   /** More write keys: key → source name. */
@@ -144,6 +149,9 @@ export const DEFAULTS: Config = {
   port: 8080,
   pg_port: 5433,
   pg_max_rows: 1_000_000,
+  pg_tls_cert: "",
+  pg_tls_key: "",
+  pg_tls_required: false,
   write_key: "",
   write_keys: {},
   admin_token: "",

@@ -7,6 +7,7 @@
 import { randomInt } from "node:crypto";
 import { once } from "node:events";
 import type { Socket } from "node:net";
+import { type SecureContext, TLSSocket } from "node:tls";
 import { DuckDBTypeId, type DuckDBValue } from "@duckdb/node-api";
 import {
   type AccessOptions,
@@ -83,6 +84,8 @@ export interface SessionOptions {
   accessFor(role: string): AccessOptions;
   /** The query engine's settings (lower case), which SET may not name. */
   engineSettings: ReadonlySet<string>;
+  /** TLS for the clients that ask for it; with `required`, the others are refused. */
+  tls?: { context: SecureContext; required: boolean };
 }
 
 interface PreparedStatement {
@@ -146,16 +149,33 @@ export class Session {
   /** Messages are handled one at a time, in order. */
   #queue: Promise<void> = Promise.resolve();
 
+  /** Whether the connection switched to TLS. */
+  #secure = false;
+
   constructor(
-    private readonly socket: Socket,
+    private socket: Socket,
     private readonly options: SessionOptions,
   ) {
+    this.#listen(socket);
+  }
+
+  #listen(socket: Socket): void {
     socket.on("data", (chunk: Buffer) => {
       this.#splitter.push(chunk);
       this.#queue = this.#queue.then(() => this.#drain()).catch((error) => this.#fail(error));
     });
     socket.on("error", () => this.#close());
     socket.on("close", () => this.#close());
+  }
+
+  /** After answering an SSLRequest with "S": the rest of the connection is TLS. */
+  #startTls(context: SecureContext): void {
+    const plain = this.socket;
+    plain.removeAllListeners("data");
+    const secure = new TLSSocket(plain, { isServer: true, secureContext: context });
+    this.#listen(secure);
+    this.socket = secure;
+    this.#secure = true;
   }
 
   /** Interrupts the running query, as a CancelRequest asks. */
@@ -184,8 +204,15 @@ export class Session {
   #startup(packet: Buffer): void {
     const reader = new MessageReader(packet);
     const code = reader.int32();
+    const { tls } = this.options;
+    if (code === SSL_REQUEST && tls && !this.#secure) {
+      this.socket.write("S");
+      this.#startTls(tls.context);
+      return;
+    }
     if (code === SSL_REQUEST || code === GSSENC_REQUEST) {
-      this.socket.write("N"); // no TLS on this port: the client continues in plain text or gives up
+      // No TLS configured (or asked twice), no GSSAPI: the client continues in plain text or gives up.
+      this.socket.write("N");
       return;
     }
     if (code === CANCEL_REQUEST) {
@@ -196,6 +223,13 @@ export class Session {
     }
     if (code !== PROTOCOL_3) {
       throw new ProtocolError(`unsupported protocol version ${code >> 16}.${code & 0xffff}; use 3.0`);
+    }
+    if (tls?.required && !this.#secure) {
+      this.#fatal(
+        "28000",
+        "this server accepts only TLS connections: connect with sslmode=require or verify-full",
+      );
+      return;
     }
     const parameters = new Map<string, string>();
     for (let name = reader.cstring(); name !== ""; name = reader.cstring())

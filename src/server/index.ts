@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import type { Config } from "../config/index.js";
-import { type PgServer, startPgServer } from "../pgwire/index.js";
+import { type PgServer, type PgTls, pgTls, startPgServer } from "../pgwire/index.js";
 import { queryAccess } from "../privacy/index.js";
 import { buildApp } from "./app.js";
 import { type Sluice, startSluice } from "./runtime.js";
@@ -24,6 +24,18 @@ export {
 /** A start-up failure to report as one line. */
 export class ServeError extends Error {}
 
+/** The PostgreSQL port's TLS settings, checked before anything starts. */
+function pgTlsOf(config: Config): PgTls | undefined {
+  const { pg_tls_cert: certFile, pg_tls_key: keyFile, pg_tls_required: required } = config;
+  if (certFile === "" && keyFile === "") {
+    if (required) throw new ServeError("pg_tls_required needs pg_tls_cert and pg_tls_key");
+    return undefined;
+  }
+  if (certFile === "" || keyFile === "")
+    throw new ServeError("pg_tls_cert and pg_tls_key go together: set both");
+  return pgTls({ certFile, keyFile, required });
+}
+
 export interface RunningServer {
   sluice: Sluice;
   app: FastifyInstance;
@@ -36,6 +48,7 @@ export interface RunningServer {
 
 /** `sluice serve`: the whole pipeline, HTTP on one port and the PostgreSQL protocol on another. */
 export async function serve(config: Config): Promise<RunningServer> {
+  const tls = pgTlsOf(config);
   const sluice = await startSluice(config);
   const app = buildApp(sluice);
   try {
@@ -64,6 +77,7 @@ export async function serve(config: Config): Promise<RunningServer> {
         tokens: () => sluice.accounts.tokenCredentials(),
       },
       maxRows: config.pg_max_rows,
+      tls,
     });
   } catch (error) {
     await app.close();
