@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { gzipSync } from "node:zlib";
+import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from "node:zlib";
 import { batchItemSpans, decodeBody } from "./body.js";
 
 describe("decodeBody", () => {
@@ -39,8 +39,29 @@ describe("decodeBody", () => {
     assert.ok(problem.payload.length <= 512_000);
   });
 
+  it("decodes deflate (zlib-wrapped or raw) and br, and stops each at the limit", () => {
+    const json = '{"a":1}';
+    for (const [encoded, encoding] of [
+      [deflateSync(json), "deflate"],
+      [deflateRawSync(json), "deflate"],
+      [brotliCompressSync(json), "br"],
+    ] as const) {
+      const decoded = decodeBody(encoded, encoding, 100);
+      assert.ok(Buffer.isBuffer(decoded), encoding);
+      assert.equal(decoded.toString(), json);
+    }
+    const bomb = brotliCompressSync(Buffer.alloc(50_000_000));
+    const problem = decodeBody(bomb, "br", 512_000);
+    assert.ok(!Buffer.isBuffer(problem));
+    assert.equal(problem.status, 413);
+    assert.match(problem.reason, /once br-decoded/);
+    const invalid = decodeBody(Buffer.from("not brotli"), "br", 100);
+    assert.ok(!Buffer.isBuffer(invalid));
+    assert.equal(invalid.status, 400);
+  });
+
   it("refuses other encodings with 415", () => {
-    const problem = decodeBody(Buffer.from("x"), "br", 100);
+    const problem = decodeBody(Buffer.from("x"), "zstd", 100);
     assert.ok(!Buffer.isBuffer(problem));
     assert.equal(problem.status, 415);
   });

@@ -1,5 +1,5 @@
 /** Reading raw request bodies: bounded gzip decoding, and locating batch items in the raw JSON. */
-import { gunzipSync } from "node:zlib";
+import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync } from "node:zlib";
 
 /** Why a body cannot be read at all; the request is refused as a whole. */
 export interface BodyProblem {
@@ -7,11 +7,26 @@ export interface BodyProblem {
   reason: string;
   /** What to quarantine: the body as text, or in base64 when it could not be decoded. */
   payload: string;
+  /** The payload is base64 of bytes the collector could not read. */
+  opaque?: boolean;
 }
 
+/** The Content-Encodings a collector reads, by name: each decodes at most `maxOutputLength` bytes. */
+const DECODERS: Record<
+  string,
+  (body: Buffer, options: { maxOutputLength: number; chunkSize: number }) => Buffer
+> = {
+  gzip: gunzipSync,
+  "x-gzip": gunzipSync,
+  // HTTP's deflate is zlib-wrapped; some clients send the raw stream, which has no header to check.
+  deflate: (body, options) =>
+    (body[0] !== undefined && (body[0] & 0x0f) === 8 ? inflateSync : inflateRawSync)(body, options),
+  br: brotliDecompressSync,
+};
+
 /**
- * The body after undoing its Content-Encoding (none or gzip), at most `maxBytes` long.
- * Inflating stops as soon as the output passes `maxBytes`, so a gzip bomb costs no more memory than that.
+ * The body after undoing its Content-Encoding (none, gzip, deflate or br), at most `maxBytes` long.
+ * Decoding stops as soon as the output passes `maxBytes`, so a compression bomb costs no more memory than that.
  */
 export function decodeBody(
   body: Buffer,
@@ -27,24 +42,27 @@ export function decodeBody(
       payload: textPrefix(body, maxBytes),
     };
   }
-  if (encoding !== "gzip" && encoding !== "x-gzip") {
+  const decode = DECODERS[encoding];
+  if (decode === undefined) {
     return {
       status: 415,
-      reason: `Content-Encoding "${contentEncoding}" is not supported; send gzip or no encoding. The payload is the body in base64.`,
+      reason: `Content-Encoding "${contentEncoding}" is not supported; send gzip, deflate, br or no encoding. The payload is the body in base64.`,
       payload: base64Prefix(body, maxBytes),
+      opaque: true,
     };
   }
   try {
     // 64 KiB output chunks (default 16) inflate a typical batch in one or two steps.
-    return gunzipSync(body, { maxOutputLength: maxBytes, chunkSize: 64 * 1024 });
+    return decode(body, { maxOutputLength: maxBytes, chunkSize: 64 * 1024 });
   } catch (error) {
     const tooLarge = (error as { code?: unknown }).code === "ERR_BUFFER_TOO_LARGE";
     return {
       status: tooLarge ? 413 : 400,
       reason: tooLarge
-        ? `The request body is larger than ${maxBytes} bytes once gzip-decoded. The payload is the gzip body in base64.`
-        : `The request body is not valid gzip (${(error as Error).message}). The payload is the body in base64.`,
+        ? `The request body is larger than ${maxBytes} bytes once ${encoding}-decoded. The payload is the encoded body in base64.`
+        : `The request body is not valid ${encoding} (${(error as Error).message}). The payload is the body in base64.`,
       payload: base64Prefix(body, maxBytes),
+      opaque: true,
     };
   }
 }

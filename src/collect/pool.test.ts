@@ -107,7 +107,7 @@ const REQUESTS: RequestSpec[] = [
   { path: "/v1/track", body: track("too-big", { properties: { blob: "y".repeat(1000) } }) },
   { path: "/v1/batch", body: { batch: Array.from({ length: 200 }, (_, i) => track(`huge-${i}`)) } },
   { path: "/v1/batch", body: "garbage", gzip: false, encoding: "gzip" },
-  { path: "/v1/batch", body: { batch: [] }, encoding: "br" },
+  { path: "/v1/batch", body: { batch: [] }, encoding: "zstd" },
   { path: "/v1/nope", body: {} },
 ];
 

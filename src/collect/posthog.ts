@@ -224,6 +224,7 @@ function readPayload(
       status: 415,
       reason: "lz64 compression is not supported; send gzip (compression=gzip-js), base64 or plain JSON.",
       payload: bytes.toString("base64", 0, Math.floor(maxBytes / 4) * 3),
+      opaque: true,
     };
   }
   if (bytes[0] === GZIP_MAGIC[0] && bytes[1] === GZIP_MAGIC[1]) {

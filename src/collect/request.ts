@@ -113,6 +113,8 @@ export interface Refusal {
   reason: string;
   field?: string;
   payload: string;
+  /** The payload is base64 of bytes the collector could not read (body.ts). */
+  opaque?: boolean;
 }
 
 export const NO_LINES = Buffer.alloc(0);
@@ -137,7 +139,7 @@ export function refused(source: string | undefined, arrival: Arrival, refusal: R
   if (source !== undefined) {
     prepared.source = source;
     prepared.rejectedLines = encodeLines([
-      rejectedRow(refusal.payload, { ...arrival, source }, refusal.reason),
+      rejectedRow(refusal.payload, { ...arrival, source }, refusal.reason, refusal.opaque),
     ]);
   }
   return prepared;
@@ -206,10 +208,10 @@ export function encodeLines(lines: string[]): Buffer {
 }
 
 /** A quarantine row as a bus line's text. */
-export function rejectedRow(payload: string, arrival: Arrival, reason: string): string {
+export function rejectedRow(payload: string, arrival: Arrival, reason: string, opaque = false): string {
   const scrub = arrival.privacy?.forSource(arrival.source).scrub;
   const row: RejectedEvent = {
-    payload: scrub === undefined ? payload : scrub(payload),
+    payload: scrub === undefined ? payload : scrub(payload, opaque),
     source: arrival.source,
     received_at: arrival.receivedAt,
     reason: scrub === undefined ? reason : scrub(reason),

@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { gunzipSync, gzipSync } from "node:zlib";
+import { brotliCompressSync, deflateSync, gunzipSync, gzipSync } from "node:zlib";
 import { DuckDBInstance } from "@duckdb/node-api";
 import type { CanonicalEvent } from "../collect/model.js";
 import { type PreparedRequest, prepare, type RequestToPrepare } from "../collect/prepare.js";
@@ -256,6 +256,30 @@ describe("the PII policy", () => {
       scrub(Buffer.from("not personal, not gzip").toString("base64")),
       Buffer.from("not personal, not gzip").toString("base64"),
     );
+  });
+
+  test("a body the collector could not decode is withheld under a policy unless its JSON can be read", () => {
+    const scrub = compileScrubber(effectiveRules({}, "web"), SECRET);
+    const body = JSON.stringify({ traits: { email: "ann@example.com" } });
+    // Brotli or deflate that is cut or too large, an encoding nobody reads, lz64: bytes the
+    // scrubber cannot read either, so they may hold anything.
+    for (const unreadable of [
+      brotliCompressSync(body).toString("base64"),
+      deflateSync(body).toString("base64"),
+      Buffer.from("N4IgLgng5gpiBcIDGB7ANgSwHYAIA0AbgIYIhA").toString("base64"),
+    ]) {
+      const kept = scrub(unreadable, true);
+      assert.match(
+        kept,
+        /^\(withheld: \d+ bytes the collector could not decode; the source's PII policy cannot check them\)$/,
+      );
+    }
+    // What it can read (plain JSON sent as gzip, gzip too large) is scrubbed and kept, as before.
+    const mislabelled = scrub(Buffer.from(body).toString("base64"), true);
+    assert.ok(!Buffer.from(mislabelled, "base64").toString().includes("ann@example.com"));
+    // Without a policy that hides anything, nothing is withheld.
+    const none = compileScrubber({}, SECRET);
+    assert.equal(none(deflateSync(body).toString("base64"), true), deflateSync(body).toString("base64"));
   });
 
   test("a policy change in the shared memory reaches every reader at its next request", () => {

@@ -30,7 +30,11 @@ const UTF8 = new TextDecoder("utf-8", { fatal: true });
 
 type Transform = (value: unknown) => unknown;
 
-export type PayloadScrubber = (payload: string) => string;
+/**
+ * Scrubs a quarantined payload; `opaque`: it is base64 of bytes the collector could not read, which
+ * are withheld when they cannot be read here either (they may hold anything the policy hides).
+ */
+export type PayloadScrubber = (payload: string, opaque?: boolean) => string;
 
 /** A source's rules as a scrubber of quarantined text; identity when the rules hide nothing. */
 export function compileScrubber(rules: PiiRules, secret: string): PayloadScrubber {
@@ -133,7 +137,16 @@ export function compileScrubber(rules: PiiRules, secret: string): PayloadScrubbe
     if (QUERY_STRING.test(payload)) return scrubQuery(payload);
     return scrubText(payload);
   };
-  return (payload) => scrubBase64Body(payload, scrubPayload) ?? scrubPayload(payload);
+  return (payload, opaque) =>
+    opaque
+      ? (scrubBase64Body(payload, scrubPayload, true) ?? withheld(payload))
+      : (scrubBase64Body(payload, scrubPayload) ?? scrubPayload(payload));
+}
+
+/** What is kept of an unreadable body under a PII policy: its size only. */
+function withheld(base64: string): string {
+  const bytes = Buffer.byteLength(base64, "base64");
+  return `(withheld: ${bytes} bytes the collector could not decode; the source's PII policy cannot check them)`;
 }
 
 const STRENGTH: Record<Exclude<PiiAction, "keep">, number> = { mask: 0, truncate_ip: 1, hash: 2, drop: 3 };
@@ -182,9 +195,14 @@ function unescapeJson(text: string, times: number): string {
 /**
  * A body the collector could not read and so kept in base64 (an unknown Content-Encoding, gzip that
  * is invalid, cut or too large once inflated): when it is text, or gzip of text, that text is
- * scrubbed and encoded again the same way. Undefined when the payload is not such a body.
+ * scrubbed and encoded again the same way. Undefined when the payload is not such a body, or, with
+ * `jsonOnly`, when its text is not JSON (whole or cut), whose keys the rules could find.
  */
-function scrubBase64Body(payload: string, scrub: (text: string) => string): string | undefined {
+function scrubBase64Body(
+  payload: string,
+  scrub: (text: string) => string,
+  jsonOnly = false,
+): string | undefined {
   if (payload.length < 16 || !BASE64.test(payload)) return undefined;
   const bytes = Buffer.from(payload, "base64");
   const gzipped = bytes[0] === GZIP_MAGIC[0] && bytes[1] === GZIP_MAGIC[1];
@@ -196,6 +214,7 @@ function scrubBase64Body(payload: string, scrub: (text: string) => string): stri
   } catch {
     return undefined;
   }
+  if (jsonOnly && !/^\s*[[{]/.test(text)) return undefined;
   const scrubbed = scrub(text);
   if (scrubbed === text) return payload;
   return (gzipped ? gzipSync(scrubbed) : Buffer.from(scrubbed)).toString("base64");
