@@ -1,4 +1,4 @@
-/** Reading raw request bodies: bounded gzip decoding, and locating batch items in the raw JSON. */
+/** Reading raw request bodies: bounded decoding (gzip, deflate, br), and locating batch items in the raw JSON. */
 import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync } from "node:zlib";
 
 /** Why a body cannot be read at all; the request is refused as a whole. */

@@ -9,7 +9,7 @@
  *   where `errors` lists `{ index, reason, field }` per rejected item (valid items are kept).
  * - 400 `{ error, field? }`: undecodable gzip, invalid JSON, a body that is not an object, a bad
  *   `batch`/`context`/`sentAt` at batch level, or an invalid single call.
- * - 401 missing or unknown write key; 404 unknown path; 415 Content-Encoding other than gzip.
+ * - 401 missing or unknown write key; 404 unknown path; 415 Content-Encoding other than gzip, deflate or br.
  * - 413 a body over `maxRequestBytes` (after gzip decoding), or a single call over `maxEventBytes`.
  *   (A batch item over `maxEventBytes` is a rejected item of a 200 answer.)
  * - 503 the bus could not store the request's events or quarantined rows (or, for a resend, its
