@@ -16,9 +16,12 @@ export interface Config {
   pg_port: number;
   /** Rows per result on the Postgres port before it is cut (with a warning). */
   pg_max_rows: number;
-  /** PEM certificate chain and private key files for TLS on the PostgreSQL port ("" = no TLS). */
+  /** PEM certificate chain and private key files for TLS on the PostgreSQL port ("" = tls_cert/tls_key). */
   pg_tls_cert: string;
   pg_tls_key: string;
+  /** PEM certificate chain and private key files: HTTPS instead of HTTP ("" = HTTP, e.g. behind a proxy). */
+  tls_cert: string;
+  tls_key: string;
   /** Refuse PostgreSQL logins that did not start TLS (needs pg_tls_cert and pg_tls_key). */
   pg_tls_required: boolean;
   /** A write key for source `default` (SLUICE_WRITE_KEY). */
@@ -152,6 +155,8 @@ export const DEFAULTS: Config = {
   pg_tls_cert: "",
   pg_tls_key: "",
   pg_tls_required: false,
+  tls_cert: "",
+  tls_key: "",
   write_key: "",
   write_keys: {},
   admin_token: "",

@@ -4,17 +4,22 @@
  */
 import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import pg from "pg";
 import { serve } from "../server/index.js";
-import { ADMIN_TOKEN, startTestServer, tempDataDir, testConfig } from "../server/test-support.js";
+import {
+  ADMIN_TOKEN,
+  noOpenssl,
+  selfSignedCertificate,
+  startTestServer,
+  tempDataDir,
+  testConfig,
+} from "../server/test-support.js";
 
 const run = promisify(execFile);
-const noOpenssl =
-  spawnSync("openssl", ["version"], { stdio: "ignore" }).status === 0 ? false : "needs openssl";
 const noPsql =
   spawnSync("psql", ["--version"], { stdio: "ignore" }).status === 0 ? false : "needs postgresql-client";
 
@@ -26,16 +31,14 @@ describe("TLS on the PostgreSQL port", { skip: noOpenssl }, () => {
   let port = 0;
   before(async () => {
     dir = await tempDataDir();
-    cert = join(dir, "server.crt");
-    key = join(dir, "server.key");
-    await run("openssl", [
-      ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"],
-      ...["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", key, "-out", cert],
-    ]);
+    ({ cert, key } = await selfSignedCertificate(dir));
     server = await startTestServer({ pg_tls_cert: cert, pg_tls_key: key, pg_tls_required: true });
     port = Number(server.pgAddress.split(":").at(-1));
   });
-  after(() => server.close());
+  after(async () => {
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  });
 
   const login = { host: "127.0.0.1", user: "admin", database: "sluice", password: ADMIN_TOKEN };
 
@@ -85,8 +88,12 @@ describe("TLS on the PostgreSQL port", { skip: noOpenssl }, () => {
       [{ pg_tls_cert: cert, pg_tls_key: join(dir, "missing.key") }, /pg_tls_key: cannot read .*missing\.key/],
       [{ pg_tls_cert: key, pg_tls_key: key }, /not a usable PEM certificate and key/],
     ];
-    for (const [settings, reason] of attempts) {
-      await assert.rejects(serve(testConfig(dataDir, settings)), reason);
+    try {
+      for (const [settings, reason] of attempts) {
+        await assert.rejects(serve(testConfig(dataDir, settings)), reason);
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
     }
   });
 });

@@ -1,5 +1,6 @@
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import { PassThrough } from "node:stream";
 import type { DuckDBValue } from "@duckdb/node-api";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
@@ -40,7 +41,8 @@ const KEEP_ALIVE_TIMEOUT_MS = 72_000;
  * live stats and the home page. Every body arrives as raw bytes; the collector
  * decodes and validates its own (gzip, JSON, limits) so it can name each problem.
  */
-export function buildApp(sluice: Sluice): FastifyInstance {
+/** `tls`: PEM certificate chain and key, to serve HTTPS. */
+export function buildApp(sluice: Sluice, tls?: { cert: Buffer; key: Buffer }): FastifyInstance {
   const { config } = sluice;
   // Who may call the API: the admin token, API tokens and signed-in users, each with a role.
   const access = new WebAccess(sluice.accounts, config.admin_token);
@@ -53,11 +55,12 @@ export function buildApp(sluice: Sluice): FastifyInstance {
     logger: false,
     return503OnClosing: true,
     serverFactory: (fastifyHandler) => {
-      const server = createServer((request, response) => {
+      const handler = (request: IncomingMessage, response: ServerResponse) => {
         const path = closing ? undefined : plainCollectorPath(request, bodyLimit);
         if (path === undefined) fastifyHandler(request, response);
         else collectDirectly(sluice, path, request, response);
-      });
+      };
+      const server = tls ? createHttpsServer(tls, handler) : createServer(handler);
       server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
       server.requestTimeout = 0;
       return server;

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { createSecureContext } from "node:tls";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "../config/index.js";
 import { type PgServer, type PgTls, pgTls, startPgServer } from "../pgwire/index.js";
@@ -24,9 +26,34 @@ export {
 /** A start-up failure to report as one line. */
 export class ServeError extends Error {}
 
-/** The PostgreSQL port's TLS settings, checked before anything starts. */
+/** HTTPS's certificate and key, read before anything starts. */
+function httpTlsOf(config: Config): { cert: Buffer; key: Buffer } | undefined {
+  const { tls_cert: certFile, tls_key: keyFile } = config;
+  if (certFile === "" && keyFile === "") return undefined;
+  if (certFile === "" || keyFile === "") throw new ServeError("tls_cert and tls_key go together: set both");
+  const read = (file: string, setting: string) => {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new ServeError(`${setting}: cannot read ${file} (${(error as Error).message})`);
+    }
+  };
+  const pair = { cert: read(certFile, "tls_cert"), key: read(keyFile, "tls_key") };
+  try {
+    createSecureContext(pair);
+  } catch (error) {
+    throw new ServeError(
+      `tls_cert/tls_key: not a usable PEM certificate and key (${(error as Error).message})`,
+    );
+  }
+  return pair;
+}
+
+/** The PostgreSQL port's TLS settings (tls_cert and tls_key unless it has its own), checked before anything starts. */
 function pgTlsOf(config: Config): PgTls | undefined {
-  const { pg_tls_cert: certFile, pg_tls_key: keyFile, pg_tls_required: required } = config;
+  const certFile = config.pg_tls_cert || config.tls_cert;
+  const keyFile = config.pg_tls_key || config.tls_key;
+  const required = config.pg_tls_required;
   if (certFile === "" && keyFile === "") {
     if (required) throw new ServeError("pg_tls_required needs pg_tls_cert and pg_tls_key");
     return undefined;
@@ -48,9 +75,10 @@ export interface RunningServer {
 
 /** `sluice serve`: the whole pipeline, HTTP on one port and the PostgreSQL protocol on another. */
 export async function serve(config: Config): Promise<RunningServer> {
+  const httpTls = httpTlsOf(config);
   const tls = pgTlsOf(config);
   const sluice = await startSluice(config);
-  const app = buildApp(sluice);
+  const app = buildApp(sluice, httpTls);
   try {
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {
@@ -94,7 +122,7 @@ export async function serve(config: Config): Promise<RunningServer> {
   return {
     sluice,
     app,
-    url: `http://${hostInUrl}:${port}`,
+    url: `${httpTls ? "https" : "http"}://${hostInUrl}:${port}`,
     pgAddress: `${hostInUrl}:${pg.port}`,
     close() {
       closing ??= (async () => {

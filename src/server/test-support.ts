@@ -1,7 +1,8 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { type Config, loadConfig } from "../config/index.js";
 import { type RunningServer, serve } from "./index.js";
 
@@ -10,6 +11,21 @@ export const ADMIN_TOKEN = "test-admin-token";
 
 export const basicAuth = (key = WRITE_KEY): string => `Basic ${Buffer.from(`${key}:`).toString("base64")}`;
 export const bearer = (token = ADMIN_TOKEN): string => `Bearer ${token}`;
+
+/** Why a test of TLS cannot run here, or false: it makes its certificates with openssl. */
+export const noOpenssl =
+  spawnSync("openssl", ["version"], { stdio: "ignore" }).status === 0 ? false : "needs openssl";
+
+/** A self-signed certificate for localhost and 127.0.0.1 in `dir`: its PEM files. */
+export async function selfSignedCertificate(dir: string): Promise<{ cert: string; key: string }> {
+  const cert = join(dir, "server.crt");
+  const key = join(dir, "server.key");
+  await promisify(execFile)("openssl", [
+    ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"],
+    ...["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", key, "-out", cert],
+  ]);
+  return { cert, key };
+}
 
 export async function tempDataDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), "sluice-server-"));
