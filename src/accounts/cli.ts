@@ -81,7 +81,8 @@ function withStore(options: UsersCliOptions, work: (store: AccountStore, baseUrl
     process.exit(1);
   }
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
-  const baseUrl = (options.url ?? `http://${host}:${config.port}`).replace(/\/+$/, "");
+  const scheme = config.tls_cert ? "https" : "http";
+  const baseUrl = (options.url ?? `${scheme}://${host}:${config.port}`).replace(/\/+$/, "");
   const store = new AccountStore(appDbPath(config.data_dir));
   try {
     work(store, baseUrl);
