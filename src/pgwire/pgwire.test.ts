@@ -527,6 +527,20 @@ print(total, last)
       await assert.rejects(client.query("FETCH BACKWARD 1 FROM h"), { code: "55000" });
       await client.query("CLOSE h");
       await assert.rejects(client.query("FETCH 1 FROM h"), { code: "34000" });
+      // Large moves and fetches go a part at a time, and count every row.
+      await client.query("DECLARE big CURSOR WITH HOLD FOR SELECT range AS n FROM range(100000)");
+      assert.equal((await client.query("MOVE 50000 IN big")).rowCount, 50000);
+      const rest = await client.query("FETCH ALL FROM big");
+      assert.equal(rest.rowCount, 50000);
+      assert.deepEqual([rest.rows[0], rest.rows.at(-1)], [{ n: "50000" }, { n: "99999" }]);
+      // Each open cursor holds a connection of the query engine: a session may have 64.
+      for (let index = 0; index < 63; index++) {
+        await client.query(`DECLARE many${index} CURSOR WITH HOLD FOR SELECT ${index}`);
+      }
+      await assert.rejects(client.query("DECLARE one_too_many CURSOR WITH HOLD FOR SELECT 1"), {
+        code: "53000",
+      });
+      await client.query("CLOSE ALL");
       // The extended protocol: a FETCH with a parameterised DECLARE before it.
       await client.query("BEGIN");
       await client.query({

@@ -584,6 +584,10 @@ export class Session {
       if (this.#cursors.has(statement.name)) {
         throw new CursorError(`cursor "${statement.name}" already exists`, "42P03");
       }
+      // Each open cursor holds a query engine connection and its snapshot's files.
+      if (this.#cursors.size >= MAX_OPEN_CURSORS) {
+        throw new CursorError(`too many open cursors (${MAX_OPEN_CURSORS}): close some first`, "53000");
+      }
       const names = await this.#columnNames(portal.statement);
       const cursor = new Cursor(statement.hold, (sink, signal) =>
         this.options.warehouse.stream(portal.statement.sql, sink, {
@@ -608,20 +612,24 @@ export class Session {
     const open = this.#cursors.get(statement.name);
     if (!open) throw new CursorError(`cursor "${statement.name}" does not exist`, "34000");
     // A CancelRequest stops the cursor's query, which ends the wait.
-    const rows = await this.#cancellable((signal) => {
-      signal.addEventListener("abort", () => open.cursor.close());
-      return open.cursor.take(statement.count);
-    });
-    if (statement.kind === "move") {
-      this.socket.write(commandComplete(`MOVE ${rows.length}`));
-      return;
-    }
     const fields = resultFields(open.columns, portal.resultFormats);
-    if (withDescription) this.socket.write(rowDescription(fields));
-    for (let from = 0; from < rows.length; from += ROWS_PER_WRITE) {
-      this.socket.write(dataRows(rows.slice(from, from + ROWS_PER_WRITE), fields));
-    }
-    this.socket.write(commandComplete(`FETCH ${rows.length}`));
+    if (statement.kind === "fetch" && withDescription) this.socket.write(rowDescription(fields));
+    // Rows go out (or, for MOVE, are dropped) a part at a time: FETCH ALL of a large result is
+    // never held whole, and waits for the client to take each part.
+    let moved = 0;
+    await this.#cancellable(async (signal) => {
+      signal.addEventListener("abort", () => open.cursor.close());
+      while (moved < statement.count) {
+        const wanted = Math.min(statement.count - moved, ROWS_PER_WRITE);
+        const rows = await open.cursor.take(wanted);
+        moved += rows.length;
+        if (statement.kind === "fetch" && !this.socket.write(dataRows(rows, fields))) {
+          await once(this.socket, "drain", { signal });
+        }
+        if (rows.length < wanted) break;
+      }
+    });
+    this.socket.write(commandComplete(`${statement.kind === "fetch" ? "FETCH" : "MOVE"} ${moved}`));
   }
 
   /** What a FETCH of an open cursor returns; no rows for the other cursor statements. */
@@ -783,6 +791,9 @@ const selectTag = (sql: string, rows: number): string =>
 
 /** Rows of a result read whole that go to the socket in one write. */
 const ROWS_PER_WRITE = 2048;
+
+/** Cursors one session may have open at once. */
+const MAX_OPEN_CURSORS = 64;
 
 /** Rows as DataRow messages, each value in its column's format. */
 function dataRows(rows: DuckDBValue[][], fields: FieldDescription[]): Buffer {
