@@ -196,8 +196,8 @@ export function buildApp(sluice: Sluice, tls?: { cert: Buffer; key: Buffer }): F
     authorized: (request) => access.allows(request, "admin"),
     unauthorized: (reply) => access.refuse(reply),
     requester: (request) => {
-      const decision = access.auth.identify(request.method, request.headers);
-      return "principal" in decision ? (decision.principal.user?.username ?? "admin token") : "api";
+      const principal = access.principal(request);
+      return principal === null ? "api" : (principal.user?.username ?? "admin token");
     },
   });
 

@@ -40,9 +40,18 @@ export class WebAccess {
   }
 
   refuse(reply: FastifyReply): FastifyReply {
-    const decision =
-      this.#decisions.get(reply.request) ?? this.auth.identify(reply.request.method, reply.request.headers);
+    const decision = this.#decisionFor(reply.request);
     return send(reply, "principal" in decision ? { status: 403, error: "not allowed" } : decision);
+  }
+
+  /** Who made a request `allows` checked, without identifying them again; null for nobody known. */
+  principal(request: FastifyRequest): Principal | null {
+    const decision = this.#decisionFor(request);
+    return "principal" in decision ? decision.principal : null;
+  }
+
+  #decisionFor(request: FastifyRequest): Decision {
+    return this.#decisions.get(request) ?? this.auth.identify(request.method, request.headers);
   }
 
   /** Keeps a signed-in user's query in their history (tokens and scripts have none). */
