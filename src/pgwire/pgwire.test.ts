@@ -35,8 +35,9 @@ describe("PostgreSQL wire protocol, with real clients", () => {
     password: ADMIN_TOKEN,
   });
   /** psql's unaligned output of one `-c` command, logged in as `user`. */
-  const psql = async (user: string, password: string, command: string) => {
-    const args = ["-h", "127.0.0.1", "-p", String(port), "-U", user, "-d", "sluice", "-At", "-c", command];
+  const psql = async (user: string, password: string, command: string, options: string[] = []) => {
+    const args = ["-h", "127.0.0.1", "-p", String(port), "-U", user, "-d", "sluice", "-At", ...options];
+    args.push("-c", command);
     const env = { ...process.env, PGPASSWORD: password, PGCONNECT_TIMEOUT: "10" };
     return (await run("psql", args, { env })).stdout;
   };
@@ -480,22 +481,8 @@ print(total, last)
       assert.equal(stdout.trim(), "25000 (24999, 2)");
     });
     await t.test("psql", { skip: noPsql }, async () => {
-      const args = [
-        "-h",
-        "127.0.0.1",
-        "-p",
-        String(port),
-        "-U",
-        "admin",
-        "-d",
-        "sluice",
-        "-At",
-        "-v",
-        "FETCH_COUNT=2",
-      ];
-      const env = { ...process.env, PGPASSWORD: ADMIN_TOKEN };
       const sql = "SELECT event_id, count(*) FROM events WHERE event_id LIKE 'pg-%' GROUP BY 1 ORDER BY 1";
-      const { stdout } = await run("psql", [...args, "-c", sql], { env });
+      const stdout = await psql("admin", ADMIN_TOKEN, sql, ["-v", "FETCH_COUNT=2"]);
       assert.equal(stdout.trim(), "pg-1|1\npg-2|1\npg-3|1");
     });
   });
