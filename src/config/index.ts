@@ -16,6 +16,8 @@ export interface Config {
   pg_port: number;
   /** Rows per result on the Postgres port before it is cut (with a warning). */
   pg_max_rows: number;
+  /** The PostgreSQL port's interface ("" = `host`). */
+  pg_host: string;
   /** PEM certificate chain and private key files for TLS on the PostgreSQL port ("" = tls_cert/tls_key). */
   pg_tls_cert: string;
   pg_tls_key: string;
@@ -152,6 +154,7 @@ export const DEFAULTS: Config = {
   port: 8080,
   pg_port: 5433,
   pg_max_rows: 1_000_000,
+  pg_host: "",
   pg_tls_cert: "",
   pg_tls_key: "",
   pg_tls_required: false,

@@ -166,3 +166,20 @@ test("the Postgres port is 127.0.0.1:5433 unless told otherwise; `serve --pg-por
     await rm(dataDir, { recursive: true, force: true });
   }
 });
+
+test("pg_host opens the PostgreSQL port on its own interface, apart from HTTP's", async () => {
+  const server = await startTestServer({ pg_host: "127.0.0.2" });
+  try {
+    assert.match(server.url, /^http:\/\/127\.0\.0\.1:/);
+    const [host, port] = [server.pgAddress.split(":")[0], Number(server.pgAddress.split(":").at(-1))];
+    assert.equal(host, "127.0.0.2");
+    const login = { port, user: "admin", database: "sluice", password: ADMIN_TOKEN };
+    const client = new pg.Client({ ...login, host: "127.0.0.2" });
+    await client.connect();
+    assert.equal((await client.query("SELECT 1 AS one")).rows[0]?.one, 1);
+    await client.end();
+    await assert.rejects(new pg.Client({ ...login, host: "127.0.0.1" }).connect(), { code: "ECONNREFUSED" });
+  } finally {
+    await server.close();
+  }
+});

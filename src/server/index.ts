@@ -90,12 +90,13 @@ export async function serve(config: Config): Promise<RunningServer> {
   }
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
+  const pgHost = config.pg_host || config.host;
   let pg: PgServer;
   try {
     pg = await startPgServer({
       warehouse: sluice.warehouse,
       engine: sluice.engine,
-      host: config.host,
+      host: pgHost,
       port: config.pg_port,
       tokens: [{ secret: config.admin_token, identity: "admin", role: "admin" }],
       accessFor: queryAccess,
@@ -112,18 +113,19 @@ export async function serve(config: Config): Promise<RunningServer> {
     await sluice.close();
     if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") {
       throw new ServeError(
-        `${config.host}:${config.pg_port} is already in use; choose another with --pg-port`,
+        `${pgHost}:${config.pg_port} is already in use; choose another with --pg-port`,
       );
     }
     throw error;
   }
-  const hostInUrl = config.host.includes(":") ? `[${config.host}]` : config.host;
+  const inUrl = (host: string) => (host.includes(":") ? `[${host}]` : host);
+  const hostInUrl = inUrl(config.host);
   let closing: Promise<void> | null = null;
   return {
     sluice,
     app,
     url: `${httpTls ? "https" : "http"}://${hostInUrl}:${port}`,
-    pgAddress: `${hostInUrl}:${pg.port}`,
+    pgAddress: `${inUrl(pgHost)}:${pg.port}`,
     close() {
       closing ??= (async () => {
         await pg.close();
