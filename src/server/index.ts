@@ -112,9 +112,7 @@ export async function serve(config: Config): Promise<RunningServer> {
     await app.close();
     await sluice.close();
     if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") {
-      throw new ServeError(
-        `${pgHost}:${config.pg_port} is already in use; choose another with --pg-port`,
-      );
+      throw new ServeError(`${pgHost}:${config.pg_port} is already in use; choose another with --pg-port`);
     }
     throw error;
   }
