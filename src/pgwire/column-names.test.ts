@@ -26,15 +26,15 @@ describe("PostgreSQL's column names", () => {
     ) as ParseTree;
     const reader = await connection.runAndReadAll(sql);
     const columns = reader.columnNames().map((name) => ({ name }));
-    return renameColumns(columns, postgresColumnNames(tree)).map((column) => column.name);
+    return renameColumns(columns, postgresColumnNames(tree, sql)).map((column) => column.name);
   };
 
-  test("names functions, casts, CASE, subqueries and the rest as PostgreSQL does; keeps aliases and columns", async () => {
+  test("names functions, casts, CASE, subqueries and the rest as PostgreSQL does; folds unquoted aliases", async () => {
     assert.deepEqual(
       await named(
         "SELECT count(*), sum(a::DOUBLE), max(ts)::DATE, 1 + 1, 'x', '7'::INTEGER, '{}'::JSON, " +
           "CASE WHEN a > 1 THEN 1 END, coalesce(b, ''), (SELECT max(a) FROM t), EXISTS (SELECT 1), " +
-          "tags[1], props->>'k', a IS NULL, a AS Kept, b, t.ts, row_number() OVER (), [1, 2] FROM t GROUP BY a, b, ts, tags, props",
+          "tags[1], props->>'k', a IS NULL, a AS Folded, a AS \"Kept\", b, t.ts, row_number() OVER (), [1, 2] FROM t GROUP BY a, b, ts, tags, props",
       ),
       [
         "count",
@@ -51,6 +51,7 @@ describe("PostgreSQL's column names", () => {
         "tags",
         "?column?",
         "?column?",
+        "folded",
         "Kept",
         "b",
         "ts",
@@ -79,7 +80,10 @@ describe("PostgreSQL's column names", () => {
 
   test("leaves names as they are when the statement is not one SELECT", () => {
     const columns = [{ name: "count_star()" }];
-    assert.equal(postgresColumnNames({ error: true, error_message: "Only SELECT statements…" }), null);
+    assert.equal(
+      postgresColumnNames({ error: true, error_message: "Only SELECT statements…" }, "COPY t"),
+      null,
+    );
     assert.deepEqual(renameColumns(columns, null), columns);
     assert.deepEqual(renameColumns(columns, ["count", "?column?"]), columns, "a list that does not line up");
   });

@@ -15,21 +15,25 @@ const STAR = Symbol("star");
 /** Per select-list entry: PostgreSQL's name, null to keep DuckDB's, or STAR. */
 export type SelectListNames = (string | null | typeof STAR)[];
 
-/** PostgreSQL's names of a SELECT's result columns, or null when the tree is no single SELECT. */
-export function postgresColumnNames(tree: ParseTree): SelectListNames | null {
+/**
+ * PostgreSQL's names of the result columns of `sql` (whose parse tree `tree` is), or null when it
+ * is no single SELECT. An alias written without quotes is folded to lower case, as PostgreSQL
+ * folds every unquoted name (`AS Total` is `total`); DuckDB keeps it as written.
+ */
+export function postgresColumnNames(tree: ParseTree, sql: string): SelectListNames | null {
   if (tree.error || tree.statements?.length !== 1) return null;
   const node = firstSelect((tree.statements[0] as ParseNode).node as ParseNode | undefined);
   if (node === null) return null;
-  return (node.select_list as ParseNode[]).map((entry) =>
-    entry.class === "STAR"
-      ? STAR
-      : entry.alias
-        ? null
-        : entry.class === "COLUMN_REF"
-          ? null
-          : (nameOf(entry) ?? "?column?"),
-  );
+  return (node.select_list as ParseNode[]).map((entry) => {
+    if (entry.class === "STAR") return STAR;
+    const alias = entry.alias as string;
+    if (alias) return alias === alias.toLowerCase() || quoted(alias, sql) ? null : alias.toLowerCase();
+    return entry.class === "COLUMN_REF" ? null : (nameOf(entry) ?? "?column?");
+  });
 }
+
+/** Whether `sql` writes the name in double quotes somewhere (then its case is kept). */
+const quoted = (name: string, sql: string): boolean => sql.includes(`"${name.replaceAll('"', '""')}"`);
 
 /** `columns` with the names of `names` where it has them; as they are where the two do not line up. */
 export function renameColumns<T extends { name: string }>(columns: T[], names: SelectListNames | null): T[] {

@@ -652,7 +652,10 @@ export class Session {
     if (/^\s*explain\b/i.test(sql)) return Promise.resolve(null);
     let names = COLUMN_NAMES.get(sql);
     if (names === undefined) {
-      names = this.options.warehouse.parse(sql).then(postgresColumnNames, () => null);
+      names = this.options.warehouse.parse(sql).then(
+        (tree) => postgresColumnNames(tree, sql),
+        () => null,
+      );
       if (COLUMN_NAMES.size >= COLUMN_NAMES_KEPT) COLUMN_NAMES.clear();
       COLUMN_NAMES.set(sql, names);
     }

@@ -3,7 +3,8 @@
  * they send them (pgjdbc 42.7's DatabaseMetaData, which DBeaver, Metabase and Tableau use;
  * DBeaver's and Metabase's own; SQLAlchemy's, which Superset uses), each with what it must answer.
  * Test data: the server holds the tables `events` and `events_rejected`; the login is "analyst".
- * Unquoted aliases keep their case, as DuckDB keeps it (TABLE_SCHEM); JDBC reads labels in any case.
+ * Unquoted aliases are folded to lower case (TABLE_SCHEM is table_schem), as PostgreSQL folds them;
+ * JDBC reads labels in any case.
  */
 import assert from "node:assert/strict";
 
@@ -87,12 +88,12 @@ export const BI_QUERIES: [string, string, (rows: Rows, tool: string) => void][] 
   [
     "JDBC getSchemas",
     "SELECT nspname AS TABLE_SCHEM, NULL AS TABLE_CATALOG FROM pg_catalog.pg_namespace WHERE nspname <> 'pg_toast' AND (nspname !~ '^pg_temp_' OR nspname = (pg_catalog.current_schemas(true))[1]) AND (nspname !~ '^pg_toast_temp_' OR nspname = replace((pg_catalog.current_schemas(true))[1], 'pg_temp_', 'pg_toast_temp_')) ORDER BY TABLE_SCHEM",
-    (rows, tool) => includes(rows, { TABLE_SCHEM: "main" }, tool),
+    (rows, tool) => includes(rows, { table_schem: "main" }, tool),
   ],
   [
     "JDBC getTables",
     "SELECT NULL AS TABLE_CAT, n.nspname AS TABLE_SCHEM, c.relname AS TABLE_NAME, CASE n.nspname ~ '^pg_' OR n.nspname = 'information_schema' WHEN true THEN CASE WHEN n.nspname = 'pg_catalog' OR n.nspname = 'information_schema' THEN CASE c.relkind WHEN 'r' THEN 'SYSTEM TABLE' WHEN 'v' THEN 'SYSTEM VIEW' WHEN 'i' THEN 'SYSTEM INDEX' ELSE NULL END WHEN n.nspname = 'pg_toast' THEN CASE c.relkind WHEN 'r' THEN 'SYSTEM TOAST TABLE' WHEN 'i' THEN 'SYSTEM TOAST INDEX' ELSE NULL END ELSE CASE c.relkind WHEN 'r' THEN 'TEMPORARY TABLE' WHEN 'p' THEN 'TEMPORARY TABLE' WHEN 'i' THEN 'TEMPORARY INDEX' WHEN 'S' THEN 'TEMPORARY SEQUENCE' WHEN 'v' THEN 'TEMPORARY VIEW' ELSE NULL END END WHEN false THEN CASE c.relkind WHEN 'r' THEN 'TABLE' WHEN 'p' THEN 'PARTITIONED TABLE' WHEN 'i' THEN 'INDEX' WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW' WHEN 'c' THEN 'TYPE' WHEN 'f' THEN 'FOREIGN TABLE' WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE NULL END ELSE NULL END AS TABLE_TYPE, d.description AS REMARKS, '' as TYPE_CAT, '' as TYPE_SCHEM, '' as TYPE_NAME, '' AS SELF_REFERENCING_COL_NAME, '' AS REF_GENERATION FROM pg_catalog.pg_namespace n, pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_description d ON (c.oid = d.objoid AND d.objsubid = 0 and d.classoid = 'pg_class'::regclass) WHERE c.relnamespace = n.oid AND c.relname LIKE E'%' AND (false OR ( c.relkind IN ('r','p') AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' ) ) ORDER BY TABLE_TYPE,TABLE_SCHEM,TABLE_NAME",
-    (rows, tool) => includes(rows, { TABLE_NAME: "events", TABLE_TYPE: "TABLE", TABLE_SCHEM: "main" }, tool),
+    (rows, tool) => includes(rows, { table_name: "events", table_type: "TABLE", table_schem: "main" }, tool),
   ],
   [
     "JDBC getColumns",
