@@ -528,6 +528,18 @@ print(total, last)
         code: "53000",
       });
       await client.query("CLOSE ALL");
+      // DISCARD ALL, which poolers send between clients, closes held cursors and prepared statements.
+      await client.query("DECLARE kept CURSOR WITH HOLD FOR SELECT 1");
+      assert.equal((await client.query({ name: "prepared_one", text: "SELECT 1 AS one" })).rows[0]?.one, 1);
+      await client.query("DISCARD ALL");
+      await assert.rejects(client.query("FETCH 1 FROM kept"), { code: "34000" });
+      await assert.rejects(
+        client.query({ name: "prepared_one", text: "SELECT 1 AS one" }),
+        /prepared statement "prepared_one" does not exist/,
+      );
+      await client.query({ name: "prepared_two", text: "SELECT 2 AS two" });
+      await client.query("DEALLOCATE PREPARE Prepared_Two");
+      await assert.rejects(client.query({ name: "prepared_two", text: "SELECT 2 AS two" }), /does not exist/);
       // The extended protocol: a FETCH with a parameterised DECLARE before it.
       await client.query("BEGIN");
       await client.query({

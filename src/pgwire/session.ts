@@ -638,6 +638,25 @@ export class Session {
     return open ? rowDescription(resultFields(open.columns, formats)) : noData();
   }
 
+  /**
+   * What DEALLOCATE and DISCARD ALL drop, as PostgreSQL does: a pooler (PgBouncer) sends DISCARD ALL
+   * before handing the connection to its next client, who must not inherit cursors or statements.
+   */
+  #forget(tag: string, sql: string): void {
+    if (tag === "DISCARD ALL") {
+      this.#closeCursors(() => true);
+      this.#statements.clear();
+      this.#portals.clear();
+    } else if (tag === "DEALLOCATE") {
+      const name = /^\s*deallocate\s+(?:prepare\s+)?("(?:[^"]|"")+"|\S+?)\s*;?\s*$/i.exec(sql)?.[1] ?? "";
+      if (name.toLowerCase() === "all") this.#statements.clear();
+      else
+        this.#statements.delete(
+          name.startsWith('"') ? name.slice(1, -1).replaceAll('""', '"') : name.toLowerCase(),
+        );
+    }
+  }
+
   #closeCursors(which: (open: OpenCursor, name: string) => boolean): void {
     for (const [name, open] of this.#cursors) {
       if (!which(open, name)) continue;
@@ -696,6 +715,7 @@ export class Session {
         for (const open of this.#cursors.values()) open.inTransaction = false;
         this.#transaction = "I";
       }
+      this.#forget(local.tag, portal.statement.sql);
       portal.result = {
         fields: localFields(local),
         rows: local.rows,
