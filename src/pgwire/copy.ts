@@ -5,7 +5,7 @@
  * the rows go back as PostgreSQL's text or CSV format, one CopyData message each. COPY FROM and
  * COPY to a server file or program are refused with the reason: tables change only through loads.
  */
-import { QueryError } from "../warehouse/index.js";
+import { identifierName, PgError } from "./statements.js";
 
 export interface CopyOut {
   /** The SELECT whose rows are copied. */
@@ -21,14 +21,10 @@ export interface CopyOut {
   forceQuote: string[] | "*";
 }
 
-/** A COPY statement that cannot run here, with PostgreSQL's SQLSTATE for why. */
-export class CopyRefused extends QueryError {
-  constructor(
-    message: string,
-    /** 25006 read-only, 42501 not permitted, 42601 syntax, 0A000 not supported. */
-    readonly code = "42601",
-  ) {
-    super(message);
+/** A COPY statement that cannot run here: 25006 read-only, 42501 not permitted, 42601 syntax, 0A000 not supported. */
+export class CopyRefused extends PgError {
+  constructor(message: string, code = "42601") {
+    super(message, code);
   }
 }
 
@@ -84,16 +80,9 @@ export function copyLine(
   return `${fields.join(copy.delimiter)}\n`;
 }
 
-/** The header line: the column names, quoted as values are. */
+/** The header line: the column names, quoted as values are where needed (FORCE_QUOTE is for values). */
 export function copyHeader(columns: readonly string[], copy: CopyOut): string {
-  const names = columns.map((name) =>
-    copy.format === "text"
-      ? escapeText(name, copy.delimiter)
-      : needsQuotes(name, copy)
-        ? quoteCsv(name, copy)
-        : name,
-  );
-  return `${names.join(copy.delimiter)}\n`;
+  return copyLine(columns, { ...copy, forceQuote: [] }, columns);
 }
 
 function copyOptions(tokens: string[]): Omit<CopyOut, "query"> {
@@ -184,7 +173,7 @@ function resolveOptions(options: Record<string, string | true>): Omit<CopyOut, "
       ? []
       : options.force_quote === "*"
         ? "*"
-        : splitTopLevel(String(options.force_quote).replace(/^\(|\)$/g, "")).map(columnName);
+        : splitTopLevel(String(options.force_quote).replace(/^\(|\)$/g, "")).map(identifierName);
   return {
     format: csv ? "csv" : "text",
     header,
@@ -219,9 +208,6 @@ function unquote(value: string | true): string {
   if (value.startsWith('"') && value.endsWith('"')) return value.slice(1, -1).replaceAll('""', '"');
   return value;
 }
-
-/** A column as named in SQL: "Quoted" kept as written, a bare name folded to lower case (as PostgreSQL does). */
-const columnName = (name: string): string => (name.startsWith('"') ? unquote(name) : name.toLowerCase());
 
 /** PostgreSQL's text format: backslash escapes for the characters that would break a line. */
 function escapeText(value: string, delimiter: string): string {

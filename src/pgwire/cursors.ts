@@ -8,7 +8,8 @@
  * PostgreSQL cursor declared without SCROLL does.
  */
 import type { DuckDBValue } from "@duckdb/node-api";
-import { QueryError, type ResultColumn } from "../warehouse/index.js";
+import type { ResultColumn } from "../warehouse/index.js";
+import { identifierName, PgError } from "./statements.js";
 
 export type CursorStatement =
   | { kind: "declare"; name: string; hold: boolean; query: string }
@@ -16,14 +17,7 @@ export type CursorStatement =
   | { kind: "close"; name: string | null };
 
 /** A cursor statement that cannot run, with PostgreSQL's SQLSTATE. */
-export class CursorError extends QueryError {
-  constructor(
-    message: string,
-    readonly code: string,
-  ) {
-    super(message);
-  }
-}
+export class CursorError extends PgError {}
 
 const NAME = String.raw`("(?:[^"]|"")+"|[A-Za-z_][\w$]*)`;
 const DECLARE = new RegExp(
@@ -50,7 +44,7 @@ export function parseCursorStatement(sql: string): CursorStatement | null {
     }
     return {
       kind: "declare",
-      name: cursorName(match[1] as string),
+      name: identifierName(match[1] as string),
       hold: match[3]?.toLowerCase() === "with",
       query: (match[4] as string).trim(),
     };
@@ -60,14 +54,14 @@ export function parseCursorStatement(sql: string): CursorStatement | null {
     if (!match) throw new CursorError(`syntax error in ${word.toUpperCase()}: ${text.slice(0, 80)}`, "42601");
     return {
       kind: word,
-      name: cursorName(match[3] as string),
+      name: identifierName(match[3] as string),
       count: fetchCount((match[2] ?? "").trim().toLowerCase()),
     };
   }
   if (word === "close") {
     const match = CLOSE.exec(text);
     if (!match) throw new CursorError(`syntax error in CLOSE: ${text.slice(0, 80)}`, "42601");
-    return { kind: "close", name: match[1] === undefined ? null : cursorName(match[1]) };
+    return { kind: "close", name: match[1] === undefined ? null : identifierName(match[1]) };
   }
   return null;
 }
@@ -86,10 +80,6 @@ function fetchCount(direction: string): number {
     "55000",
   );
 }
-
-/** An identifier as PostgreSQL folds it: "Quoted" as written, bare ones in lower case. */
-const cursorName = (name: string): string =>
-  name.startsWith('"') ? name.slice(1, -1).replaceAll('""', '"') : name.toLowerCase();
 
 /** Starts a query that hands its rows over as they come, awaiting each hand-over (Warehouse.stream). */
 export type StartStream = (

@@ -3,9 +3,8 @@
  * as if it were a PostgreSQL server. Log in with an account's name and password, or with any
  * user name and an API token as the password (SCRAM-SHA-256).
  */
-import { readFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
-import { createSecureContext, type SecureContext } from "node:tls";
+import type { SecureContext } from "node:tls";
 import type { DuckDBInstance } from "@duckdb/node-api";
 import type { AccessOptions, Warehouse } from "../warehouse/index.js";
 import { pgCatalogSetupSql } from "./pg-catalog.js";
@@ -42,33 +41,6 @@ export interface PgTls {
   context: SecureContext;
   /** Logins without TLS are refused. */
   required: boolean;
-}
-
-/** Thrown at start-up for TLS settings that cannot work. */
-export class PgTlsError extends Error {}
-
-/** The TLS of the port from the PEM files, read now so that bad settings stop the start-up. */
-export function pgTls(files: { certFile: string; keyFile: string; required: boolean }): PgTls {
-  const read = (file: string, setting: string) => {
-    try {
-      return readFileSync(file);
-    } catch (error) {
-      throw new PgTlsError(`${setting}: cannot read ${file} (${(error as Error).message})`);
-    }
-  };
-  let context: SecureContext;
-  try {
-    context = createSecureContext({
-      cert: read(files.certFile, "pg_tls_cert"),
-      key: read(files.keyFile, "pg_tls_key"),
-    });
-  } catch (error) {
-    if (error instanceof PgTlsError) throw error;
-    throw new PgTlsError(
-      `pg_tls_cert/pg_tls_key: not a usable PEM certificate and key (${(error as Error).message})`,
-    );
-  }
-  return { context, required: files.required };
 }
 
 export async function startPgServer(options: PgServerOptions): Promise<PgServer> {

@@ -17,15 +17,15 @@ import {
   type Warehouse,
 } from "../warehouse/index.js";
 import { postgresColumnNames, renameColumns, type SelectListNames } from "./column-names.js";
-import { type CopyOut, CopyRefused, copyHeader, copyLine, parseCopy } from "./copy.js";
+import { type CopyOut, copyHeader, copyLine, parseCopy } from "./copy.js";
 import { Cursor, CursorError, type CursorStatement, parseCursorStatement } from "./cursors.js";
 import { toDuckDbSql } from "./pg-catalog.js";
 import { MECHANISM, ScramError, type ScramExchange, type ScramVerifiers } from "./scram.js";
 import {
   answerLocally,
   type LocalAnswer,
+  PgError,
   SERVER_PARAMETERS,
-  SettingRefused,
   splitStatements,
 } from "./statements.js";
 import {
@@ -642,19 +642,13 @@ export class Session {
    * What DEALLOCATE and DISCARD ALL drop, as PostgreSQL does: a pooler (PgBouncer) sends DISCARD ALL
    * before handing the connection to its next client, who must not inherit cursors or statements.
    */
-  #forget(tag: string, sql: string): void {
-    if (tag === "DISCARD ALL") {
+  #forget(drops: LocalAnswer["drops"]): void {
+    if (drops === "everything") {
       this.#closeCursors(() => true);
-      this.#statements.clear();
       this.#portals.clear();
-    } else if (tag === "DEALLOCATE") {
-      const name = /^\s*deallocate\s+(?:prepare\s+)?("(?:[^"]|"")+"|\S+?)\s*;?\s*$/i.exec(sql)?.[1] ?? "";
-      if (name.toLowerCase() === "all") this.#statements.clear();
-      else
-        this.#statements.delete(
-          name.startsWith('"') ? name.slice(1, -1).replaceAll('""', '"') : name.toLowerCase(),
-        );
     }
+    if (drops === "everything" || drops === "statements") this.#statements.clear();
+    else if (drops !== undefined) this.#statements.delete(drops.statement);
   }
 
   #closeCursors(which: (open: OpenCursor, name: string) => boolean): void {
@@ -715,7 +709,7 @@ export class Session {
         for (const open of this.#cursors.values()) open.inTransaction = false;
         this.#transaction = "I";
       }
-      this.#forget(local.tag, portal.statement.sql);
+      this.#forget(local.drops);
       portal.result = {
         fields: localFields(local),
         rows: local.rows,
@@ -839,18 +833,16 @@ class CanceledError extends Error {
   override message = "canceling statement due to user request";
 }
 
-class TransactionAbortedError extends Error {
-  override message = "current transaction is aborted, commands ignored until end of transaction block";
+class TransactionAbortedError extends PgError {
+  constructor() {
+    super("current transaction is aborted, commands ignored until end of transaction block", "25P02");
+  }
 }
 
 function errorFields(error: unknown): ErrorFields {
   if (error instanceof CanceledError || error instanceof QueryTimeout)
     return { severity: "ERROR", code: "57014", message: error.message };
-  if (error instanceof SettingRefused) return { severity: "ERROR", code: "42501", message: error.message };
-  if (error instanceof CopyRefused || error instanceof CursorError)
-    return { severity: "ERROR", code: error.code, message: error.message };
-  if (error instanceof TransactionAbortedError)
-    return { severity: "ERROR", code: "25P02", message: error.message };
+  if (error instanceof PgError) return { severity: "ERROR", code: error.code, message: error.message };
   const message = error instanceof Error ? error.message : String(error);
   return { severity: "ERROR", code: sqlState(message), message };
 }

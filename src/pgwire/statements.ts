@@ -4,6 +4,21 @@
  * They are answered here, as PostgreSQL would, instead of reaching DuckDB (where they
  * would be refused as writes or answered in DuckDB's terms).
  */
+import { QueryError } from "../warehouse/index.js";
+
+/** An error the Postgres port raises itself, with PostgreSQL's SQLSTATE for it. */
+export class PgError extends QueryError {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A name as PostgreSQL reads it: "Quoted" as written, a bare one folded to lower case. */
+export const identifierName = (name: string): string =>
+  name.startsWith('"') ? name.slice(1, -1).replaceAll('""', '"') : name.toLowerCase();
 
 /** What the server reports at login and to SHOW. */
 export const SERVER_PARAMETERS: Record<string, string> = {
@@ -64,6 +79,8 @@ export interface LocalAnswer {
   rows: string[][];
   /** A transaction statement: reads already see one snapshot per statement, so only the status changes. */
   transaction?: "begin" | "end";
+  /** What the session drops: DISCARD ALL everything, DEALLOCATE one prepared statement or all. */
+  drops?: "everything" | "statements" | { statement: string };
 }
 
 /**
@@ -89,8 +106,20 @@ export function answerLocally(sql: string, engineSettings: ReadonlySet<string>):
     if (engineSettings.has(name) && !SHARED_PARAMETERS.has(name)) throw new SettingRefused(name);
     return { tag: setting[1] === "set" ? "SET" : "RESET", columns: [], rows: [] };
   }
-  if (/^discard\b/.test(lower)) return { tag: lower.toUpperCase(), columns: [], rows: [] };
-  if (/^deallocate\b/.test(lower)) return { tag: "DEALLOCATE", columns: [], rows: [] };
+  if (/^discard\b/.test(lower)) {
+    return {
+      tag: lower.toUpperCase(),
+      columns: [],
+      rows: [],
+      drops: lower === "discard all" ? "everything" : undefined,
+    };
+  }
+  const deallocate = /^deallocate\s+(?:prepare\s+)?("(?:[^"]|"")+"|\S+)$/i.exec(text);
+  if (deallocate) {
+    const name = deallocate[1] as string;
+    const drops = name.toLowerCase() === "all" ? "statements" : { statement: identifierName(name) };
+    return { tag: "DEALLOCATE", columns: [], rows: [], drops };
+  }
   const show = /^show (.+)$/.exec(lower)?.[1]?.replaceAll('"', "");
   const shown = show === undefined ? undefined : parameterValue(show);
   if (show !== undefined && shown !== undefined) {
@@ -102,10 +131,11 @@ export function answerLocally(sql: string, engineSettings: ReadonlySet<string>):
 }
 
 /** A SET or RESET of one of the query engine's own settings. */
-export class SettingRefused extends Error {
+export class SettingRefused extends PgError {
   constructor(readonly setting: string) {
     super(
       `permission denied to set parameter "${setting}": the query engine's settings are fixed by the server`,
+      "42501",
     );
   }
 }
