@@ -214,13 +214,23 @@ export class Warehouse {
 
   /** DuckDB's parse tree of `sql` (SELECTs only; an error otherwise): parsing reads and runs nothing. */
   async parse(sql: string): Promise<ParseTree> {
-    const pooled = this.#idle.pop() ?? { connection: await this.#options.engine.connect(), lists: new Map() };
+    const pooled = await this.#borrow();
     try {
       return (await parseTree(pooled.connection, sql)).tree;
     } finally {
-      if (this.#idle.length < IDLE_CONNECTIONS) this.#idle.push(pooled);
-      else pooled.connection.closeSync();
+      this.#giveBack(pooled);
     }
+  }
+
+  /** An idle connection of the pool, or a new one. */
+  async #borrow(): Promise<PooledConnection> {
+    return this.#idle.pop() ?? { connection: await this.#options.engine.connect(), lists: new Map() };
+  }
+
+  /** Back to the pool, or closed when the pool is full. */
+  #giveBack(pooled: PooledConnection): void {
+    if (this.#idle.length < IDLE_CONNECTIONS) this.#idle.push(pooled);
+    else pooled.connection.closeSync();
   }
 
   /**
@@ -234,7 +244,7 @@ export class Warehouse {
   ): Promise<T> {
     options.signal?.throwIfAborted();
     const lease = await this.#options.catalog.lease(this.#options.timeoutMs + 60_000);
-    const pooled = this.#idle.pop() ?? { connection: await this.#options.engine.connect(), lists: new Map() };
+    const pooled = await this.#borrow();
     const { connection } = pooled;
     const interrupt = () => connection.interrupt();
     let timedOut = false;
@@ -263,8 +273,7 @@ export class Warehouse {
     } finally {
       clearTimeout(timer);
       options.signal?.removeEventListener("abort", interrupt);
-      if (this.#idle.length < IDLE_CONNECTIONS) this.#idle.push(pooled);
-      else connection.closeSync();
+      this.#giveBack(pooled);
       await lease.release();
     }
   }
