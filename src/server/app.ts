@@ -60,7 +60,9 @@ export function buildApp(sluice: Sluice, tls?: { cert: Buffer; key: Buffer }): F
         if (path === undefined) fastifyHandler(request, response);
         else collectDirectly(sluice, path, request, response);
       };
-      const server = tls ? createHttpsServer(tls, handler) : createServer(handler);
+      const server = tls
+        ? createHttpsServer({ cert: tls.cert, key: tls.key }, handler)
+        : createServer(handler);
       server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
       server.requestTimeout = 0;
       return server;

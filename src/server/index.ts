@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
-import { createSecureContext } from "node:tls";
+import { createSecureContext, type SecureContext } from "node:tls";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "../config/index.js";
-import { type PgServer, type PgTls, pgTls, startPgServer } from "../pgwire/index.js";
+import { type PgServer, type PgTls, startPgServer } from "../pgwire/index.js";
 import { queryAccess } from "../privacy/index.js";
 import { buildApp } from "./app.js";
 import { type Sluice, startSluice } from "./runtime.js";
@@ -26,11 +26,22 @@ export {
 /** A start-up failure to report as one line. */
 export class ServeError extends Error {}
 
-/** HTTPS's certificate and key, read before anything starts. */
-function httpTlsOf(config: Config): { cert: Buffer; key: Buffer } | undefined {
-  const { tls_cert: certFile, tls_key: keyFile } = config;
+/** A certificate and key as read from their PEM files, and the TLS context made of them. */
+interface Certificate {
+  cert: Buffer;
+  key: Buffer;
+  context: SecureContext;
+}
+
+/**
+ * The PEM files of settings `<prefix>_cert` and `<prefix>_key`, read and checked before anything
+ * starts, so that bad settings stop the start-up; undefined when neither is set.
+ */
+function certificate(prefix: "tls" | "pg_tls", certFile: string, keyFile: string): Certificate | undefined {
   if (certFile === "" && keyFile === "") return undefined;
-  if (certFile === "" || keyFile === "") throw new ServeError("tls_cert and tls_key go together: set both");
+  if (certFile === "" || keyFile === "") {
+    throw new ServeError(`${prefix}_cert and ${prefix}_key go together: set both`);
+  }
   const read = (file: string, setting: string) => {
     try {
       return readFileSync(file);
@@ -38,29 +49,27 @@ function httpTlsOf(config: Config): { cert: Buffer; key: Buffer } | undefined {
       throw new ServeError(`${setting}: cannot read ${file} (${(error as Error).message})`);
     }
   };
-  const pair = { cert: read(certFile, "tls_cert"), key: read(keyFile, "tls_key") };
+  const pair = { cert: read(certFile, `${prefix}_cert`), key: read(keyFile, `${prefix}_key`) };
   try {
-    createSecureContext(pair);
+    return { ...pair, context: createSecureContext(pair) };
   } catch (error) {
     throw new ServeError(
-      `tls_cert/tls_key: not a usable PEM certificate and key (${(error as Error).message})`,
+      `${prefix}_cert/${prefix}_key: not a usable PEM certificate and key (${(error as Error).message})`,
     );
   }
-  return pair;
 }
 
-/** The PostgreSQL port's TLS settings (tls_cert and tls_key unless it has its own), checked before anything starts. */
+/** The PostgreSQL port's TLS (tls_cert and tls_key unless it has its own files). */
 function pgTlsOf(config: Config): PgTls | undefined {
-  const certFile = config.pg_tls_cert || config.tls_cert;
-  const keyFile = config.pg_tls_key || config.tls_key;
-  const required = config.pg_tls_required;
-  if (certFile === "" && keyFile === "") {
-    if (required) throw new ServeError("pg_tls_required needs pg_tls_cert and pg_tls_key");
-    return undefined;
+  const pair = certificate(
+    "pg_tls",
+    config.pg_tls_cert || config.tls_cert,
+    config.pg_tls_key || config.tls_key,
+  );
+  if (pair === undefined && config.pg_tls_required) {
+    throw new ServeError("pg_tls_required needs pg_tls_cert and pg_tls_key");
   }
-  if (certFile === "" || keyFile === "")
-    throw new ServeError("pg_tls_cert and pg_tls_key go together: set both");
-  return pgTls({ certFile, keyFile, required });
+  return pair && { context: pair.context, required: config.pg_tls_required };
 }
 
 export interface RunningServer {
@@ -75,7 +84,7 @@ export interface RunningServer {
 
 /** `sluice serve`: the whole pipeline, HTTP on one port and the PostgreSQL protocol on another. */
 export async function serve(config: Config): Promise<RunningServer> {
-  const httpTls = httpTlsOf(config);
+  const httpTls = certificate("tls", config.tls_cert, config.tls_key);
   const tls = pgTlsOf(config);
   const sluice = await startSluice(config);
   const app = buildApp(sluice, httpTls);
