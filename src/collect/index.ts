@@ -30,7 +30,6 @@
  * (pool.ts), small ones here, where sending them would cost more than it saves. The commit
  * (below, on the calling thread) dedupes, appends once per topic, counts and answers.
  */
-
 import type { BlockList } from "node:net";
 import type { Topic } from "../bus/index.js";
 import type { PrivacyHandle } from "../privacy/door.js";

@@ -517,8 +517,7 @@ export class Session {
             truncated = rows.length > room;
             const batch = truncated ? rows.slice(0, room) : rows;
             sent += batch.length;
-            if (!this.socket.write(dataRows(batch, fields ?? [])))
-              await once(this.socket, "drain", { signal });
+            await this.#writePaced(dataRows(batch, fields ?? []), signal);
             return !truncated;
           },
         },
@@ -562,7 +561,7 @@ export class Session {
               ),
             );
             copied += rows.length;
-            if (!this.socket.write(copyData(lines))) await once(this.socket, "drain", { signal });
+            await this.#writePaced(copyData(lines), signal);
             return true;
           },
         },
@@ -623,9 +622,7 @@ export class Session {
         const wanted = Math.min(statement.count - moved, ROWS_PER_WRITE);
         const rows = await open.cursor.take(wanted);
         moved += rows.length;
-        if (statement.kind === "fetch" && !this.socket.write(dataRows(rows, fields))) {
-          await once(this.socket, "drain", { signal });
-        }
+        if (statement.kind === "fetch") await this.#writePaced(dataRows(rows, fields), signal);
         if (rows.length < wanted) break;
       }
     });
@@ -673,6 +670,11 @@ export class Session {
       COLUMN_NAMES.set(sql, names);
     }
     return names;
+  }
+
+  /** Writes, then waits until the client has taken what is buffered: a slow reader slows the query. */
+  async #writePaced(messages: Buffer, signal: AbortSignal): Promise<void> {
+    if (!this.socket.write(messages)) await once(this.socket, "drain", { signal });
   }
 
   /** Runs warehouse work that a CancelRequest stops; refused while the transaction is aborted. */
