@@ -101,7 +101,6 @@ const FUNCTION_NAMES: Record<string, string> = {
   count_star: "count",
   list_value: "array",
   struct_pack: "row",
-  row: "row",
 };
 
 /** PostgreSQL's name of a cast's type, as it names a cast of something nameless (`'1'::int` → int4). */
