@@ -25,8 +25,15 @@ describe("compaction", () => {
       const after = await lake.catalog.liveFiles("events");
       assert.equal(after.length, 1);
       assert.equal(after[0]?.rows, 5000);
-      const check = await lake.warehouse.query("SELECT count(*), count(DISTINCT event_id) FROM events");
-      assert.deepEqual(check.rows, [[5000, 5000]]);
+      const day = before[0]?.partition;
+      assert.ok(
+        after[0]?.path.startsWith(`events/dt=${day}/`),
+        "the merged file stays in its partition's folder",
+      );
+      const check = await lake.warehouse.query(
+        `SELECT count(*), count(DISTINCT event_id), count(*) FILTER (WHERE dt = DATE '${day}') FROM events`,
+      );
+      assert.deepEqual(check.rows, [[5000, 5000, 5000]]);
       assert.equal(result.deleted, 10, "replaced files are deleted once nothing pins them");
       for (const file of before) assert.equal(existsSync(join(lake.lakeRoot, file.path)), false);
     } finally {

@@ -160,6 +160,8 @@ export class Compactor {
         table,
         prefix: "compact",
         selectSql: `SELECT * FROM read_parquet([${paths}], hive_partitioning = false)`,
+        // A group is the files of one partition (`#groupsToMerge`).
+        onePartition: table.partitionBy && group[0]?.partition ? group[0].partition : undefined,
       });
       const before = group.reduce((sum, file) => sum + file.rows, 0);
       const after = written.reduce((sum, file) => sum + file.rows, 0);

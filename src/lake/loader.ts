@@ -2,10 +2,10 @@ import { createHash } from "node:crypto";
 import { accessSync, constants } from "node:fs";
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import type { DuckDBInstance } from "@duckdb/node-api";
+import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import type { Topic } from "../bus/index.js";
 import type { Catalog, DataFile, TableDef } from "../catalog/index.js";
-import { sqlString } from "../warehouse/index.js";
+import { sqlIdent, sqlString } from "../warehouse/index.js";
 import { Background } from "./background.js";
 import { hasSessionColumns, Sessionizer } from "./sessions.js";
 import { writeParquet } from "./writer.js";
@@ -193,6 +193,7 @@ export class Loader {
           prefix: `part-${String(start).padStart(16, "0")}`,
           selectSql,
           unsorted: true,
+          onePartition: this.#sessions ? await onePartitionOf(connection, BATCH, table) : undefined,
         });
         const rows = files.reduce((sum, file) => sum + file.rows, 0);
         if (rows !== count) throw new Error(`loaded ${rows} rows from ${count} records at position ${start}`);
@@ -218,4 +219,23 @@ export class Loader {
     await topic.release(next);
     return count;
   }
+}
+
+/**
+ * The partition value of every row of temp table `batch`, when there is one (a micro-batch of
+ * live traffic usually falls on one day); undefined when there are more, or none.
+ */
+async function onePartitionOf(
+  connection: DuckDBConnection,
+  batch: string,
+  table: TableDef,
+): Promise<string | undefined> {
+  const partition = table.partitionBy;
+  if (partition === null) return undefined;
+  const ts = sqlIdent(partition.fromTimestamp);
+  const reader = await connection.runAndReadAll(
+    `SELECT CAST(CAST(min(${ts}) AS DATE) AS VARCHAR), CAST(CAST(max(${ts}) AS DATE) AS VARCHAR) FROM ${sqlIdent(batch)}`,
+  );
+  const [first, last] = (reader.getRowsJson()[0] ?? []) as [string | null, string | null];
+  return first !== null && first === last ? first : undefined;
 }

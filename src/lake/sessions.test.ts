@@ -113,6 +113,59 @@ describe("sessions", () => {
     });
   });
 
+  test("a batch of late events does not take a visitor's open session back in time", async () => {
+    await withLake(async (lake, bus) => {
+      const topic = await bus.topic("events");
+      const loader = await startLoader(lake, bus);
+      await topic.append([line({ id: "e1", at: "10:00" }), line({ id: "e2", at: "10:20" })]);
+      await loader.loadAvailable();
+      // Sent late, from an offline device: an hour before the open session, so a session of its own.
+      await topic.append([line({ id: "late", at: "09:00" })]);
+      await loader.loadAvailable();
+      // 20 minutes after e2: still e2's session, whatever the late batch said.
+      await topic.append([line({ id: "e3", at: "10:40" })]);
+      await loader.loadAvailable();
+      const ids = await sessions(lake);
+      assert.equal(ids.get("e2"), ids.get("e1"));
+      assert.notEqual(ids.get("late"), ids.get("e1"));
+      assert.equal(ids.get("e3"), ids.get("e1"));
+    });
+  });
+
+  test("a batch of one day is written into that day's folder, a batch of two into both", async () => {
+    await withLake(async (lake, bus) => {
+      const topic = await bus.topic("events");
+      const loader = await startLoader(lake, bus);
+      await topic.append([line({ id: "d1", at: "10:00" }), line({ id: "d2", at: "23:59" })]);
+      await loader.loadAvailable();
+      await topic.append([
+        line({ id: "d3", at: "23:59", anonymousId: "b" }),
+        JSON.stringify({
+          ...JSON.parse(line({ id: "d4", at: "00:10", anonymousId: "b" })),
+          ts: "2026-11-21T00:10:00.000Z",
+        }),
+      ]);
+      await loader.loadAvailable();
+      const files = (await lake.catalog.liveFiles("events")).map((file) => file.path).sort();
+      assert.equal(files.length, 3);
+      assert.deepEqual(
+        files.map((path) => path.split("/").slice(0, 2).join("/")),
+        ["events/dt=2026-11-20", "events/dt=2026-11-20", "events/dt=2026-11-21"],
+      );
+      const result = await lake.warehouse.query(
+        "SELECT event_id, CAST(dt AS VARCHAR) FROM events ORDER BY event_id",
+      );
+      assert.deepEqual(result.rows, [
+        ["d1", "2026-11-20"],
+        ["d2", "2026-11-20"],
+        ["d3", "2026-11-20"],
+        ["d4", "2026-11-21"],
+      ]);
+      const ids = await sessions(lake);
+      assert.equal(ids.get("d4"), ids.get("d3"), "a session goes on past midnight");
+    });
+  });
+
   test("a client's own session id is kept, the user id keys server-side events, and no visitor means no session", async () => {
     await withLake(async (lake, bus) => {
       const topic = await bus.topic("events");

@@ -8,6 +8,12 @@ const SESSION_COLUMNS = ["session_id", "anonymous_id", "user_id", "ts"];
 /** The temp table of a batch's session assignments. */
 const SESSIONS = "batch_sessions";
 
+/** The temp table of each visitor's latest session in a batch. */
+const BATCH_LATEST = "batch_latest_sessions";
+
+/** How often the carry-over state is rebuilt whole (see `remember`). */
+const REBUILD_INTERVAL_MS = 60_000;
+
 export const hasSessionColumns = (table: TableDef): boolean =>
   SESSION_COLUMNS.every((name) => table.columns.some((column) => column.name === name));
 
@@ -28,6 +34,7 @@ export const hasSessionColumns = (table: TableDef): boolean =>
 export class Sessionizer {
   readonly #state: string;
   readonly #timeoutMs: number;
+  #rebuiltAt = Date.now();
 
   constructor(table: TableDef, timeoutMs: number) {
     this.#state = sqlIdent(`session_state_${table.name}`);
@@ -101,11 +108,31 @@ export class Sessionizer {
   }
 
   /**
-   * After the batch is committed: its visitors' latest sessions carry over to the next batch, and
-   * visitors idle past twice the timeout are forgotten (they start afresh anyway), which bounds
-   * the state.
+   * After the batch is committed: its visitors' latest sessions carry over to the next batch.
+   * Only their rows of the state change; a later event already in the state (a batch of late
+   * events) wins. Rebuilding the whole state each time cost 40 ms a batch at 86k visitors, 25%
+   * of a core at the default flush interval however little came in. Once a minute the state is
+   * rebuilt without visitors idle past twice the timeout (they start afresh anyway), which
+   * bounds it and drops the deleted rows the updates leave behind.
    */
   async remember(connection: DuckDBConnection): Promise<void> {
+    if (Date.now() - this.#rebuiltAt >= REBUILD_INTERVAL_MS) {
+      await this.#rebuild(connection);
+      return;
+    }
+    await connection.run(
+      `CREATE OR REPLACE TEMP TABLE ${BATCH_LATEST} AS
+         SELECT visitor, max(ts) AS last_ts, arg_max(session_id, ts) AS session_id
+         FROM ${SESSIONS} GROUP BY visitor;
+       DELETE FROM ${this.#state} USING ${BATCH_LATEST} AS latest
+         WHERE ${this.#state}.visitor = latest.visitor AND ${this.#state}.last_ts <= latest.last_ts;
+       INSERT INTO ${this.#state}
+         SELECT latest.* FROM ${BATCH_LATEST} AS latest
+         ANTI JOIN ${this.#state} AS state ON state.visitor = latest.visitor`,
+    );
+  }
+
+  async #rebuild(connection: DuckDBConnection): Promise<void> {
     await connection.run(
       `CREATE OR REPLACE TABLE ${this.#state} AS
        WITH merged AS (
@@ -119,5 +146,6 @@ export class Sessionizer {
        SELECT * FROM latest
        WHERE last_ts >= (SELECT max(last_ts) FROM latest) - to_milliseconds(${2 * this.#timeoutMs})`,
     );
+    this.#rebuiltAt = Date.now();
   }
 }
