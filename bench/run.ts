@@ -9,6 +9,7 @@ import { freshnessParams, runFreshness } from "./freshness.js";
 import { ingestParams, runIngest } from "./ingest.js";
 import { runCleanups } from "./lib/cleanup.js";
 import { describeParams, type ParamSpecs, parseParams, UsageError } from "./lib/params.js";
+import { loaderParams, runLoader } from "./loader.js";
 import { qualityParams, runQuality } from "./quality.js";
 import { queryParams, runQuery } from "./query.js";
 import { runSources, sourcesParams } from "./sources.js";
@@ -29,6 +30,12 @@ const BENCHMARKS: Record<string, Benchmark> = {
       "durable ingest: 100-event batches and 1-event requests; every acknowledged event checked in the lake",
     params: ingestParams,
     run: runIngest,
+  },
+  loader: {
+    summary:
+      "bus → lake: the loader's CPU per event in a burst and per flush in a trickle, beside DuckDB alone",
+    params: loaderParams,
+    run: runLoader,
   },
   freshness: {
     summary: "time from acknowledgement to visible in a query",

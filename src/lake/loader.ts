@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { accessSync, constants } from "node:fs";
-import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import type { Topic } from "../bus/index.js";
@@ -41,6 +41,9 @@ export interface LoaderStatus {
 
 /** The temp table of a batch, when sessions are assigned. */
 const BATCH = "loader_batch";
+
+/** How much of a batch is read from the bus at a time on its way to the staging file. */
+const STAGING_PIECE_BYTES = 1024 * 1024;
 
 /** Memory-backed storage for staging files, where the system has it. */
 const SHARED_MEMORY = "/dev/shm";
@@ -156,26 +159,44 @@ export class Loader {
     }
   }
 
-  async #loadBatch(): Promise<number> {
-    const { topic, catalog, engine, lakeRoot, table, maxBatchBytes } = this.#options;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let count = 0;
-    let next = this.#position;
-    while (size < maxBatchBytes && topic.end() > next) {
-      const batch = await topic.read(next, maxBatchBytes - size);
-      if (batch.count === 0) break;
-      chunks.push(batch.lines);
-      size += batch.lines.length;
-      count += batch.count;
-      next = batch.next;
+  /**
+   * Copies the next records, up to `maxBatchBytes`, from the bus into a staging file, a piece at
+   * a time. Reading a whole batch into one buffer and joining the reads faulted in two fresh
+   * copies of it, which cost a third of the loader's CPU (7 of 21 µs per event) on a VM whose
+   * page faults are dear; pieces of 1 MB are reused by the allocator.
+   */
+  async #stage(path: string): Promise<{ count: number; next: number }> {
+    const { topic, maxBatchBytes } = this.#options;
+    await mkdir(this.#staging.dir, { recursive: true });
+    const file = await open(path, "w");
+    try {
+      let size = 0;
+      let count = 0;
+      let next = this.#position;
+      while (size < maxBatchBytes && topic.end() > next) {
+        const batch = await topic.read(next, Math.min(STAGING_PIECE_BYTES, maxBatchBytes - size));
+        if (batch.count === 0) break;
+        await file.write(batch.lines);
+        size += batch.lines.length;
+        count += batch.count;
+        next = batch.next;
+      }
+      return { count, next };
+    } finally {
+      await file.close();
     }
-    if (count === 0) return 0;
+  }
 
+  async #loadBatch(): Promise<number> {
+    const { topic, catalog, engine, lakeRoot, table } = this.#options;
+    if (topic.end() <= this.#position) return 0;
     const start = this.#position;
     const staging = join(this.#staging.dir, `${this.#staging.prefix}${start}.ndjson`);
-    await mkdir(this.#staging.dir, { recursive: true });
-    await writeFile(staging, Buffer.concat(chunks, size));
+    const { count, next } = await this.#stage(staging);
+    if (count === 0) {
+      await rm(staging, { force: true });
+      return 0;
+    }
     const connection = await engine.connect();
     let files: DataFile[] = [];
     try {
