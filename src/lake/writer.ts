@@ -75,12 +75,7 @@ export async function writeParquet(
     for (const path of paths) await rm(path, { force: true });
     return [];
   }
-  const counts = await connection.runAndReadAll(
-    `SELECT file_name, num_rows FROM parquet_file_metadata([${paths.map(sqlString).join(", ")}])`,
-  );
-  const rowsByPath = new Map(
-    (counts.getRowsJson() as [string, string][]).map(([path, rows]) => [path, Number(rows)]),
-  );
+  const rowsByPath = await rowsPerFile(connection, paths, Number(written));
   const files: DataFile[] = [];
   for (const dir of new Set(paths.map((path) => dirname(path)))) await fsyncPath(dir);
   for (const path of paths) {
@@ -95,6 +90,19 @@ export async function writeParquet(
     });
   }
   return files;
+}
+
+/** Each written file's row count: the COPY's own count for one file, else from the files' footers. */
+async function rowsPerFile(
+  connection: DuckDBConnection,
+  paths: readonly string[],
+  written: number,
+): Promise<Map<string, number>> {
+  if (paths.length === 1) return new Map([[paths[0] as string, written]]);
+  const counts = await connection.runAndReadAll(
+    `SELECT file_name, num_rows FROM parquet_file_metadata([${paths.map(sqlString).join(", ")}])`,
+  );
+  return new Map((counts.getRowsJson() as [string, string][]).map(([path, rows]) => [path, Number(rows)]));
 }
 
 /** Removes a write's files (`<prefix>…` in the table's folder or its partition folders). */
