@@ -210,6 +210,19 @@ export async function runIngest(params: IngestParams): Promise<void> {
       },
       { measure: "(b) at half rate: CPU cores used: server / load generator", value: steady.cpu },
     );
+    if (params["baseline-seconds"] > 0) {
+      const baseline = await bareHttpPaced({
+        templates: singleTemplates(`${runTag}-z`),
+        rate: halfRate,
+        seconds: params["baseline-seconds"],
+        warmupSeconds: params["warmup-seconds"],
+        connections: params["track-connections"],
+      });
+      figures.push({
+        measure: "(b) baseline: the same paced load to a bare node:http server: latency p50 / p99",
+        value: `${formatMs(baseline.p50)} / ${formatMs(baseline.p99)}`,
+      });
+    }
 
     // Every acknowledged event must be queryable, exactly once.
     const { count } = await waitForAcknowledged(server, runTag, phases, params["settle-seconds"]);
@@ -298,6 +311,40 @@ async function bareHttpRate(phase: {
       onResponse: () => {},
     });
     return acknowledgedRate(result);
+  } finally {
+    await bare.stop();
+  }
+}
+
+/**
+ * The paced phase's load against a bare node:http server: the latency this machine and this
+ * generator add by themselves (timer granularity, the generator's own pauses, loopback).
+ */
+async function bareHttpPaced(phase: {
+  templates: BodyTemplate[];
+  rate: number;
+  seconds: number;
+  warmupSeconds: number;
+  connections: number;
+}): Promise<{ p50: number; p99: number }> {
+  console.error(
+    `bench: baseline, /v1/track paced at ${formatInt(phase.rate)} req/s to a bare node:http server...`,
+  );
+  const bare = await startBareServer();
+  try {
+    const result = await pacedLoad({
+      url: bare.url,
+      path: "/v1/track",
+      headers: { "content-type": "application/json" },
+      rate: phase.rate,
+      seconds: phase.seconds,
+      warmupSeconds: phase.warmupSeconds,
+      connections: phase.connections,
+      body: (n) => (phase.templates[n % phase.templates.length] as BodyTemplate).stamp(n),
+      onResponse: () => {},
+    });
+    const latencies = Array.from(result.latenciesMs);
+    return { p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
   } finally {
     await bare.stop();
   }
