@@ -5,9 +5,13 @@
  * not seen yet every few tens of ms. An event's freshness is the time from its
  * 2xx to the answer of the first query that returned it (an upper bound: it
  * includes the poll interval and the query itself, as a user would see it).
+ *
+ * `--background-rate N` adds N events per second in 100-event batches, paced, for the same time:
+ * freshness while the server takes in a steady stream, which the loader must keep up with.
  */
 import { performance } from "node:perf_hooks";
 import { basicAuth, query, sqlString } from "./lib/client.js";
+import { type LoadResult, pacedLoad } from "./lib/http-load.js";
 import type { ParamSpecs, ParamValues } from "./lib/params.js";
 import {
   type Figure,
@@ -18,7 +22,7 @@ import {
   percentile,
   printHeader,
 } from "./lib/report.js";
-import { SegmentEventFactory } from "./lib/segment-events.js";
+import { type BodyTemplate, batchTemplates, SegmentEventFactory } from "./lib/segment-events.js";
 import { parseServerConfig, type SluiceServer, sleep, startServer } from "./lib/server.js";
 
 export const freshnessParams = {
@@ -29,8 +33,15 @@ export const freshnessParams = {
     default: 10,
     help: "an event not visible this long after the last send counts as lost",
   },
+  "background-rate": {
+    default: 0,
+    help: "events per second sent meanwhile in 100-event batches, paced (0 = none)",
+  },
   "server-config": { default: "", help: "Sluice config overrides, e.g. flush_interval_ms=100" },
 } satisfies ParamSpecs;
+
+const BACKGROUND_BATCH = 100;
+const BACKGROUND_CONNECTIONS = 16;
 
 type FreshnessParams = ParamValues<typeof freshnessParams>;
 
@@ -57,6 +68,7 @@ export async function runFreshness(params: FreshnessParams): Promise<void> {
     const runTag = Date.now().toString(36);
     let sending = true;
     const pollTimes: number[] = [];
+    const background = sendBackground(server, params, runTag);
     const sender = sendSteadily(server, params, runTag, events).finally(() => {
       sending = false;
     });
@@ -85,7 +97,7 @@ export async function runFreshness(params: FreshnessParams): Promise<void> {
         await sleep(Math.max(0, params["poll-ms"] - (performance.now() - started)));
       }
     })();
-    await Promise.all([sender, poller]);
+    const [backgroundResult] = await Promise.all([background, sender, poller]);
 
     const acked = events.filter((event) => event.ackedAt !== null);
     const freshness = acked.flatMap((event) =>
@@ -118,6 +130,16 @@ export async function runFreshness(params: FreshnessParams): Promise<void> {
         value: formatMs(median(pollTimes)),
       },
     );
+    if (backgroundResult !== null) {
+      const { result, seconds } = backgroundResult;
+      figures.push(
+        {
+          measure: `background: ${BACKGROUND_BATCH}-event batches, events/s acknowledged (of ${formatInt(params["background-rate"])} sent)`,
+          value: formatInt(((result.completed - result.non2xx) * BACKGROUND_BATCH) / seconds),
+        },
+        { measure: "background: non-2xx / unanswered", value: `${result.non2xx} / ${result.unanswered}` },
+      );
+    }
     if (lost > 0) {
       failure = `${lost} acknowledged events were not visible within ${params["visible-timeout-seconds"]} s`;
     }
@@ -156,4 +178,27 @@ async function sendSteadily(
     );
   }
   await Promise.all(inFlight);
+}
+
+/** The `--background-rate` load: batches paced over the same seconds as the single events. */
+async function sendBackground(
+  server: SluiceServer,
+  params: FreshnessParams,
+  runTag: string,
+): Promise<{ result: LoadResult; seconds: number } | null> {
+  const rate = params["background-rate"] / BACKGROUND_BATCH;
+  if (rate <= 0) return null;
+  const templates = batchTemplates(`${runTag}-g`, BACKGROUND_BATCH, 64);
+  console.error(`bench: meanwhile ${formatInt(params["background-rate"])} events/s in batches...`);
+  const result = await pacedLoad({
+    url: server.url,
+    path: "/v1/batch",
+    headers: { authorization: basicAuth(server.writeKey), "content-type": "application/json" },
+    rate,
+    seconds: params["fresh-seconds"],
+    connections: BACKGROUND_CONNECTIONS,
+    body: (n) => (templates[n % templates.length] as BodyTemplate).stamp(n),
+    onResponse: () => {},
+  });
+  return { result, seconds: result.seconds };
 }

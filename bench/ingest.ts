@@ -28,7 +28,7 @@ import {
   percentile,
   printHeader,
 } from "./lib/report.js";
-import { BodyTemplate, SegmentEventFactory, stampedNumber } from "./lib/segment-events.js";
+import { BodyTemplate, batchTemplates, SegmentEventFactory, stampedNumber } from "./lib/segment-events.js";
 import { parseServerConfig, REPO_ROOT, type SluiceServer, sleep, startServer } from "./lib/server.js";
 
 export const ingestParams = {
@@ -98,7 +98,7 @@ export async function runIngest(params: IngestParams): Promise<void> {
     const batch = await closedPhase(server, {
       tag: batchTag,
       path: "/v1/batch",
-      templates: batchTemplates(batchTag, params["batch-size"]),
+      templates: batchTemplates(batchTag, params["batch-size"], TEMPLATES),
       eventsPerRequest: params["batch-size"],
       connections: params["batch-connections"],
       seconds: params["batch-seconds"],
@@ -128,7 +128,7 @@ export async function runIngest(params: IngestParams): Promise<void> {
     if (params["baseline-seconds"] > 0) {
       const baseline = await bareHttpRate({
         path: "/v1/batch",
-        templates: batchTemplates(`${runTag}-x`, params["batch-size"]),
+        templates: batchTemplates(`${runTag}-x`, params["batch-size"], TEMPLATES),
         connections: params["batch-connections"],
         seconds: params["baseline-seconds"],
       });
@@ -445,16 +445,6 @@ function startCpuMeter(server: SluiceServer) {
 }
 
 /** Batch bodies whose messageIds are `<tag><request number>-<i>`. */
-function batchTemplates(tag: string, size: number): BodyTemplate[] {
-  const factory = new SegmentEventFactory(42);
-  return Array.from({ length: TEMPLATES }, () => {
-    const batch = Array.from({ length: size }, (_, i) =>
-      factory.next(`${tag}${BodyTemplate.PLACEHOLDER}-${i}`),
-    );
-    return new BodyTemplate(JSON.stringify({ batch }));
-  });
-}
-
 /** Single-call bodies whose messageId is `<tag><request number>`. */
 function singleTemplates(tag: string): BodyTemplate[] {
   const factory = new SegmentEventFactory(7);

@@ -239,3 +239,14 @@ export class BodyTemplate {
 /** Formats a request number the way `stamp` writes it, to name a request's events in SQL. */
 export const stampedNumber = (requestNumber: number): string =>
   String(requestNumber).padStart(BodyTemplate.DIGITS, "0");
+
+/** `count` bodies of `size`-event batches whose messageIds are `<tag><request number>-<i>`. */
+export function batchTemplates(tag: string, size: number, count: number): BodyTemplate[] {
+  const factory = new SegmentEventFactory(42);
+  return Array.from({ length: count }, () => {
+    const batch = Array.from({ length: size }, (_, i) =>
+      factory.next(`${tag}${BodyTemplate.PLACEHOLDER}-${i}`),
+    );
+    return new BodyTemplate(JSON.stringify({ batch }));
+  });
+}
