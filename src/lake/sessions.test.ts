@@ -10,6 +10,8 @@ const THIRTY_MINUTES = 30 * 60_000;
 interface TestEvent {
   id: string;
   at: string;
+  /** 2026-11-20 unless said otherwise. */
+  day?: string;
   anonymousId?: string | null;
   userId?: string | null;
   sessionId?: string | null;
@@ -23,7 +25,7 @@ const line = (event: TestEvent) =>
     user_id: event.userId ?? null,
     anonymous_id: event.anonymousId === undefined ? "a1" : event.anonymousId,
     session_id: event.sessionId ?? null,
-    ts: `2026-11-20T${event.at}:00.000Z`,
+    ts: `${event.day ?? "2026-11-20"}T${event.at}:00.000Z`,
     received_at: "2026-11-25T10:00:00.000Z",
     source: "default",
     page_url: null,
@@ -140,10 +142,7 @@ describe("sessions", () => {
       await loader.loadAvailable();
       await topic.append([
         line({ id: "d3", at: "23:59", anonymousId: "b" }),
-        JSON.stringify({
-          ...JSON.parse(line({ id: "d4", at: "00:10", anonymousId: "b" })),
-          ts: "2026-11-21T00:10:00.000Z",
-        }),
+        line({ id: "d4", day: "2026-11-21", at: "00:10", anonymousId: "b" }),
       ]);
       await loader.loadAvailable();
       const files = (await lake.catalog.liveFiles("events")).map((file) => file.path).sort();
