@@ -192,7 +192,10 @@ export class Loader {
     if (topic.end() <= this.#position) return 0;
     const start = this.#position;
     const staging = join(this.#staging.dir, `${this.#staging.prefix}${start}.ndjson`);
-    const { count, next } = await this.#stage(staging);
+    const { count, next } = await this.#stage(staging).catch(async (error: unknown) => {
+      await rm(staging, { force: true });
+      throw error;
+    });
     if (count === 0) {
       await rm(staging, { force: true });
       return 0;
