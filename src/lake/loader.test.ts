@@ -78,6 +78,38 @@ describe("loader", () => {
     }
   });
 
+  test("a batch of several megabytes is staged in pieces and loaded whole, in one file", async () => {
+    const lake = await tempLake();
+    const bus = await openEmbeddedBus({ dir: join(lake.dir, "bus") });
+    try {
+      const topic = await bus.topic("events");
+      // About 3.5 MB: more than three of the pieces the loader copies from the bus at a time.
+      const padding = "x".repeat(1_000);
+      const lines = Array.from({ length: 3_000 }, (_, i) =>
+        JSON.stringify({ ...JSON.parse(event(`big${i}`)), properties: { padding } }),
+      );
+      for (let i = 0; i < lines.length; i += 500) await topic.append(lines.slice(i, i + 500));
+      const loader = new Loader({
+        topic,
+        catalog: lake.catalog,
+        engine: lake.engine,
+        lakeRoot: lake.lakeRoot,
+        table: EVENTS,
+      });
+      await loader.init();
+      assert.equal(await loader.loadAvailable(), 3_000);
+      assert.deepEqual(await countRows(lake), [3_000, 3_000]);
+      assert.equal((await lake.catalog.liveFiles("events")).length, 1, "one batch, one file");
+      const padded = await lake.warehouse.query(
+        "SELECT count(*) FROM events WHERE length(properties->>'padding') = 1000",
+      );
+      assert.deepEqual(padded.rows, [[3_000]]);
+    } finally {
+      await bus.close();
+      await lake.close();
+    }
+  });
+
   test("a failed commit leaves no files and no position change; the retry loads the batch once", async () => {
     const lake = await tempLake();
     const bus = await openEmbeddedBus({ dir: join(lake.dir, "bus") });
