@@ -11,6 +11,8 @@
  * 3. Steady trickle: `--ticks` flushes of `--tick-events` events each, with the burst's visitors
  *    in the session state, as a server sees between bursts. Its CPU per flush is what the loader
  *    costs at the default flush interval however little comes in.
+ * 4. Compaction of all those files, as when their day has gone cold: what rewriting an event once
+ *    costs (a hot day's events are rewritten about twice while it fills).
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -22,7 +24,7 @@ import { Deduper } from "../src/collect/dedupe.js";
 import { DEFAULT_ENRICHMENT } from "../src/collect/enrich.js";
 import { DEFAULT_LIMITS, prepare } from "../src/collect/prepare.js";
 import { DEFAULTS } from "../src/config/index.js";
-import { Loader } from "../src/lake/index.js";
+import { Compactor, Loader } from "../src/lake/index.js";
 import { LAKE_TABLES } from "../src/server/runtime.js";
 import { createEngine, sqlString } from "../src/warehouse/index.js";
 import { onCleanup } from "./lib/cleanup.js";
@@ -97,7 +99,12 @@ export async function runLoader(params: LoaderParams): Promise<void> {
       const flush = await measure(() => loader.loadAvailable());
       tickCpuMs.push(flush.cpuMs);
     }
-    const lakeRows = (await catalog.liveFiles("events")).reduce((sum, file) => sum + file.rows, 0);
+    console.error("bench: compacting the day's files into one...");
+    const filesBefore = (await catalog.liveFiles("events")).length;
+    const compactor = new Compactor({ catalog, engine, lakeRoot: join(dir, "lake"), tables: [EVENTS] });
+    const compaction = await measure(() => compactor.runOnce({ force: true }));
+    const liveFiles = await catalog.liveFiles("events");
+    const lakeRows = liveFiles.reduce((sum, file) => sum + file.rows, 0);
     const expected = burst.length + trickleEvents;
 
     const tickMedian = percentile(tickCpuMs, 50);
@@ -122,6 +129,10 @@ export async function runLoader(params: LoaderParams): Promise<void> {
       {
         measure: `trickle: share of a core at the default flush interval (${DEFAULTS.flush_interval_ms} ms)`,
         value: `${((100 * tickMedian) / DEFAULTS.flush_interval_ms).toFixed(0)}%`,
+      },
+      {
+        measure: `compaction: CPU per event rewritten (${formatInt(filesBefore)} files merged into ${formatInt(liveFiles.length)}, sorted)`,
+        value: `${((compaction.cpuMs * 1000) / expected).toFixed(1)} µs`,
       },
       {
         measure: "rows in the lake",
