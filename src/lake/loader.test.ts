@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { openEmbeddedBus } from "../bus/index.js";
+import { openEmbeddedBus, type Topic } from "../bus/index.js";
 import type { Catalog } from "../catalog/index.js";
-import { Loader, stagingFor } from "./loader.js";
+import { Loader, type LoaderOptions, stagingFor } from "./loader.js";
 import { EVENTS, tempLake } from "./test-support.js";
 
 const event = (id: string, day = "2026-11-20") =>
@@ -31,6 +31,22 @@ const event = (id: string, day = "2026-11-20") =>
     context: {},
     traits: null,
   });
+
+/** A loader of `events` from `topic` into `lake`; `options` override the rest. */
+function eventsLoader(
+  lake: Awaited<ReturnType<typeof tempLake>>,
+  topic: Topic,
+  options: Partial<LoaderOptions> = {},
+): Loader {
+  return new Loader({
+    topic,
+    catalog: lake.catalog,
+    engine: lake.engine,
+    lakeRoot: lake.lakeRoot,
+    table: EVENTS,
+    ...options,
+  });
+}
 
 async function countRows(lake: Awaited<ReturnType<typeof tempLake>>) {
   const result = await lake.warehouse.query("SELECT count(*), count(DISTINCT event_id) FROM events");
@@ -89,13 +105,7 @@ describe("loader", () => {
         JSON.stringify({ ...JSON.parse(event(`big${i}`)), properties: { padding } }),
       );
       for (let i = 0; i < lines.length; i += 500) await topic.append(lines.slice(i, i + 500));
-      const loader = new Loader({
-        topic,
-        catalog: lake.catalog,
-        engine: lake.engine,
-        lakeRoot: lake.lakeRoot,
-        table: EVENTS,
-      });
+      const loader = eventsLoader(lake, topic);
       await loader.init();
       assert.equal(await loader.loadAvailable(), 3_000);
       assert.deepEqual(await countRows(lake), [3_000, 3_000]);
@@ -127,13 +137,7 @@ describe("loader", () => {
           return lake.catalog.commit(change);
         },
       };
-      const loader = new Loader({
-        topic,
-        catalog: flaky,
-        engine: lake.engine,
-        lakeRoot: lake.lakeRoot,
-        table: EVENTS,
-      });
+      const loader = eventsLoader(lake, topic, { catalog: flaky });
       await loader.init();
       await assert.rejects(loader.loadAvailable(), /disk I\/O error/);
       assert.equal(await lake.catalog.offset("loader:events"), null);
@@ -153,14 +157,7 @@ describe("loader", () => {
     const bus = await openEmbeddedBus({ dir: join(lake.dir, "bus") });
     try {
       const topic = await bus.topic("events");
-      const loader = new Loader({
-        topic,
-        catalog: lake.catalog,
-        engine: lake.engine,
-        lakeRoot: lake.lakeRoot,
-        table: EVENTS,
-        flushIntervalMs: 20,
-      });
+      const loader = eventsLoader(lake, topic, { flushIntervalMs: 20 });
       await loader.init();
       loader.start();
       await topic.append([event("x1"), event("x2")]);
@@ -193,13 +190,7 @@ describe("loader", () => {
         await mkdir(join(path, ".."), { recursive: true });
         await writeFile(path, "{}\n");
       }
-      const loader = new Loader({
-        topic: await bus.topic("events"),
-        catalog: lake.catalog,
-        engine: lake.engine,
-        lakeRoot: lake.lakeRoot,
-        table: EVENTS,
-      });
+      const loader = eventsLoader(lake, await bus.topic("events"));
       await loader.init();
       const exists = async (path: string) =>
         (await readdir(join(path, ".."))).includes(path.split("/").at(-1) as string);
