@@ -62,7 +62,10 @@ function isTrusted(address: string, trusted: BlockList): boolean {
 
 /** `1.2.3.4:5678` and `[2001:db8::1]:443` as proxies may write them, without the port. */
 function withoutPort(hop: string): string {
-  if (hop.startsWith("[")) return hop.slice(1, hop.indexOf("]") === -1 ? undefined : hop.indexOf("]"));
+  if (hop.startsWith("[")) {
+    const close = hop.indexOf("]");
+    return hop.slice(1, close === -1 ? undefined : close);
+  }
   const colon = hop.indexOf(":");
   return colon !== -1 && colon === hop.lastIndexOf(":") ? hop.slice(0, colon) : hop;
 }

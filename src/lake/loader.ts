@@ -188,27 +188,32 @@ export class Loader {
   }
 
   async #loadBatch(): Promise<number> {
-    const { topic, catalog, engine, lakeRoot, table } = this.#options;
-    if (topic.end() <= this.#position) return 0;
+    if (this.#options.topic.end() <= this.#position) return 0;
     const start = this.#position;
     const staging = join(this.#staging.dir, `${this.#staging.prefix}${start}.ndjson`);
-    const { count, next } = await this.#stage(staging).catch(async (error: unknown) => {
+    try {
+      const { count, next } = await this.#stage(staging);
+      if (count > 0) await this.#load(staging, start, count, next);
+      return count;
+    } finally {
       await rm(staging, { force: true });
-      throw error;
-    });
-    if (count === 0) {
-      await rm(staging, { force: true });
-      return 0;
     }
+  }
+
+  /** Loads the `count` records staged at `staging` and commits them with the bus position `next`. */
+  async #load(staging: string, start: number, count: number, next: number): Promise<void> {
+    const { topic, catalog, engine, lakeRoot, table } = this.#options;
     const connection = await engine.connect();
     let files: DataFile[] = [];
     try {
       const columns = table.columns.map((column) => `${sqlString(column.name)}: ${sqlString(column.type)}`);
       let selectSql = `SELECT * FROM read_json(${sqlString(staging)}, format = 'newline_delimited', columns = {${columns.join(", ")}}, maximum_object_size = 67108864)`;
+      let onePartition: string | undefined;
       if (this.#sessions) {
         // Sessions need the batch twice (to assign them, then to write it): it is read once, into memory.
         await connection.run(`CREATE OR REPLACE TEMP TABLE ${BATCH} AS ${selectSql}`);
         selectSql = await this.#sessions.sessionize(connection, BATCH);
+        onePartition = await onePartitionOf(connection, BATCH, table);
       }
       try {
         files = await writeParquet(connection, {
@@ -217,7 +222,7 @@ export class Loader {
           prefix: `part-${String(start).padStart(16, "0")}`,
           selectSql,
           unsorted: true,
-          onePartition: this.#sessions ? await onePartitionOf(connection, BATCH, table) : undefined,
+          onePartition,
         });
         const rows = files.reduce((sum, file) => sum + file.rows, 0);
         if (rows !== count) throw new Error(`loaded ${rows} rows from ${count} records at position ${start}`);
@@ -236,12 +241,10 @@ export class Loader {
       await this.#sessions?.remember(connection);
     } finally {
       connection.closeSync();
-      await rm(staging, { force: true });
     }
     this.#loaded += count;
     this.#lastLoadAt = new Date().toISOString();
     await topic.release(next);
-    return count;
   }
 }
 
