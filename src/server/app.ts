@@ -40,8 +40,8 @@ const KEEP_ALIVE_TIMEOUT_MS = 72_000;
  * The HTTP surface on one port: collector endpoints, the query API, health,
  * live stats and the home page. Every body arrives as raw bytes; the collector
  * decodes and validates its own (gzip, JSON, limits) so it can name each problem.
+ * With `tls` (PEM certificate chain and key) it serves HTTPS.
  */
-/** `tls`: PEM certificate chain and key, to serve HTTPS. */
 export function buildApp(sluice: Sluice, tls?: { cert: Buffer; key: Buffer }): FastifyInstance {
   const { config } = sluice;
   // Who may call the API: the admin token, API tokens and signed-in users, each with a role.

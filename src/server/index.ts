@@ -59,13 +59,10 @@ function certificate(prefix: "tls" | "pg_tls", certFile: string, keyFile: string
   }
 }
 
-/** The PostgreSQL port's TLS (tls_cert and tls_key unless it has its own files). */
-function pgTlsOf(config: Config): PgTls | undefined {
-  const pair = certificate(
-    "pg_tls",
-    config.pg_tls_cert || config.tls_cert,
-    config.pg_tls_key || config.tls_key,
-  );
+/** The PostgreSQL port's TLS: its own files when set, else HTTPS's certificate. */
+function pgTlsOf(config: Config, httpTls: Certificate | undefined): PgTls | undefined {
+  const ownFiles = config.pg_tls_cert !== "" || config.pg_tls_key !== "";
+  const pair = ownFiles ? certificate("pg_tls", config.pg_tls_cert, config.pg_tls_key) : httpTls;
   if (pair === undefined && config.pg_tls_required) {
     throw new ServeError("pg_tls_required needs pg_tls_cert and pg_tls_key");
   }
@@ -85,7 +82,7 @@ export interface RunningServer {
 /** `sluice serve`: the whole pipeline, HTTP on one port and the PostgreSQL protocol on another. */
 export async function serve(config: Config): Promise<RunningServer> {
   const httpTls = certificate("tls", config.tls_cert, config.tls_key);
-  const tls = pgTlsOf(config);
+  const tls = pgTlsOf(config, httpTls);
   const sluice = await startSluice(config);
   const app = buildApp(sluice, httpTls);
   try {
