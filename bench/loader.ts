@@ -89,7 +89,7 @@ export async function runLoader(params: LoaderParams): Promise<void> {
       throw new Error(`the loader loaded ${load.result} of ${burst.length} events`);
     const perEvent = (load.cpuMs * 1000) / burst.length;
     const baselinePerEvent = (((before.cpuMs + after.cpuMs) / 2) * 1000) / burst.length;
-    const visitors = await stateSize(engine);
+    const visitors = loader.sessionVisitors();
 
     console.error(`bench: ${params.ticks} flushes of ${params["tick-events"]} events...`);
     const tickCpuMs: number[] = [];
@@ -224,17 +224,6 @@ async function baseline(
          TO ${sqlString(target)} (FORMAT parquet, COMPRESSION zstd)`,
       ),
     );
-  } finally {
-    connection.closeSync();
-  }
-}
-
-/** Visitors the loader's session state holds (its table in the loading engine). */
-async function stateSize(engine: Awaited<ReturnType<typeof createEngine>>): Promise<number> {
-  const connection = await engine.connect();
-  try {
-    const reader = await connection.runAndReadAll("SELECT count(*) FROM session_state_events");
-    return Number(reader.getRowsJson()[0]?.[0] ?? 0);
   } finally {
     connection.closeSync();
   }

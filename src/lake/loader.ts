@@ -96,7 +96,7 @@ export class Loader {
     };
     this.#sessions =
       this.#options.sessionTimeoutMs > 0 && hasSessionColumns(options.table)
-        ? new Sessionizer(options.table, this.#options.sessionTimeoutMs)
+        ? new Sessionizer(this.#options.sessionTimeoutMs)
         : null;
     this.#consumer = `loader:${options.table.name}`;
     this.#staging = stagingFor(options.lakeRoot, options.table.name);
@@ -135,6 +135,11 @@ export class Loader {
 
   stop(): Promise<void> {
     return this.#background.stop();
+  }
+
+  /** Visitors whose latest session carries over to the next batch (0 without sessions). */
+  sessionVisitors(): number {
+    return this.#sessions?.visitors ?? 0;
   }
 
   status(): LoaderStatus {
@@ -238,7 +243,7 @@ export class Loader {
         throw error;
       }
       this.#position = next;
-      await this.#sessions?.remember(connection);
+      this.#sessions?.remember();
     } finally {
       connection.closeSync();
     }

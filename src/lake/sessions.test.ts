@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { type Bus, openEmbeddedBus } from "../bus/index.js";
 import { Loader } from "./loader.js";
+import { Sessionizer } from "./sessions.js";
 import { EVENTS, tempLake } from "./test-support.js";
 
 const THIRTY_MINUTES = 30 * 60_000;
@@ -132,6 +133,35 @@ describe("sessions", () => {
       assert.notEqual(ids.get("late"), ids.get("e1"));
       assert.equal(ids.get("e3"), ids.get("e1"));
     });
+  });
+
+  test("visitors idle past twice the timeout leave the carry-over state", async () => {
+    const lake = await tempLake();
+    const connection = await lake.engine.connect();
+    try {
+      const sessionizer = new Sessionizer(THIRTY_MINUTES, { pruneIntervalMs: 0 });
+      const load = async (rows: [string, string][]) => {
+        const values = rows.map(([visitor, at]) => `('${visitor}', TIMESTAMPTZ '2026-11-20 ${at}:00+00')`);
+        await connection.run(
+          `CREATE OR REPLACE TEMP TABLE batch AS
+           SELECT visitor AS anonymous_id, NULL::VARCHAR AS user_id, ts, NULL::VARCHAR AS session_id
+           FROM (VALUES ${values.join(", ")}) AS rows(visitor, ts)`,
+        );
+        await sessionizer.sessionize(connection, "batch");
+        sessionizer.remember();
+      };
+      await load([
+        ["a", "10:00"],
+        ["b", "10:00"],
+      ]);
+      assert.equal(sessionizer.visitors, 2);
+      // 70 minutes on: a has been idle for more than twice the timeout, b came back.
+      await load([["b", "11:10"]]);
+      assert.equal(sessionizer.visitors, 1);
+    } finally {
+      connection.closeSync();
+      await lake.close();
+    }
   });
 
   test("a batch of one day is written into that day's folder, a batch of two into both", async () => {
