@@ -214,6 +214,24 @@ describe("sessions", () => {
     });
   });
 
+  test("a batch in which no event needs a session loads, and so does a restart over such a lake", async () => {
+    await withLake(async (lake, bus) => {
+      const topic = await bus.topic("events");
+      await topic.append([
+        line({ id: "c1", at: "10:00", anonymousId: null, sessionId: "client-session" }),
+        line({ id: "n1", at: "10:00", anonymousId: null }),
+      ]);
+      assert.equal(await (await startLoader(lake, bus)).loadAvailable(), 2);
+      // No visitor in the lake: the restarted loader starts with no open sessions.
+      await topic.append([line({ id: "e1", at: "10:05" })]);
+      assert.equal(await (await startLoader(lake, bus)).loadAvailable(), 1);
+      const ids = await sessions(lake);
+      assert.equal(ids.get("c1"), "client-session");
+      assert.equal(ids.get("n1"), null);
+      assert.ok(ids.get("e1"));
+    });
+  });
+
   test("loading the same events again names their sessions the same", async () => {
     const names: Array<Map<string, string | null>> = [];
     for (let run = 0; run < 2; run++) {

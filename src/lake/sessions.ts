@@ -83,7 +83,12 @@ export class Sessionizer {
        WHERE ts >= (SELECT max(ts) FROM lake) - to_milliseconds(${this.#timeoutMs})
        GROUP BY visitor`,
     );
-    const [visitors, lastMs, sessionIds] = reader.getColumns() as [string[], number[], string[]];
+    // No rows give no columns at all.
+    const [visitors = [], lastMs = [], sessionIds = []] = reader.getColumns() as [
+      string[]?,
+      number[]?,
+      string[]?,
+    ];
     for (let index = 0; index < visitors.length; index++) {
       this.#keep(this.#open, visitors[index] as string, lastMs[index] as number, sessionIds[index] as string);
     }
@@ -100,7 +105,7 @@ export class Sessionizer {
        FROM ${sqlIdent(batch)}
        WHERE session_id IS NULL AND visitor IS NOT NULL`,
     );
-    const [rowIds, visitors, times] = reader.getColumns() as [number[], string[], number[]];
+    const [rowIds = [], visitors = [], times = []] = reader.getColumns() as [number[]?, string[]?, number[]?];
     const rowsByVisitor = new Map<string, number[]>();
     for (let index = 0; index < rowIds.length; index++) {
       const visitor = visitors[index] as string;
