@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import type { DuckDBConnection } from "@duckdb/node-api";
 import type { Catalog, TableDef } from "../catalog/index.js";
 import { sqlIdent, sqlString } from "../warehouse/index.js";
@@ -15,10 +14,14 @@ const PRUNE_INTERVAL_MS = 60_000;
 export const hasSessionColumns = (table: TableDef): boolean =>
   SESSION_COLUMNS.every((name) => table.columns.some((column) => column.name === name));
 
-/** A visitor's latest session: its id and the time of its last event (ms since the epoch). */
+/**
+ * A visitor's latest session: the time of its last event (ms since the epoch), and either the
+ * time of its first, which names it (see `sessionize`), or its id as read from the lake.
+ */
 interface OpenSession {
   lastMs: number;
-  sessionId: string;
+  startMs?: number;
+  sessionId?: string;
 }
 
 /**
@@ -90,7 +93,10 @@ export class Sessionizer {
       string[]?,
     ];
     for (let index = 0; index < visitors.length; index++) {
-      this.#keep(this.#open, visitors[index] as string, lastMs[index] as number, sessionIds[index] as string);
+      this.#keep(visitors[index] as string, {
+        lastMs: lastMs[index] as number,
+        sessionId: sessionIds[index] as string,
+      });
     }
   }
 
@@ -100,48 +106,53 @@ export class Sessionizer {
    * the returned SQL selects the batch with them filled in.
    */
   async sessionize(connection: DuckDBConnection, batch: string): Promise<string> {
+    // Each visitor's rows together, in event-time order (ties in batch order).
     const reader = await connection.runAndReadAll(
-      `SELECT CAST(rowid AS INTEGER), coalesce(anonymous_id, user_id) AS visitor, CAST(epoch_ms(ts) AS DOUBLE)
+      `SELECT CAST(rowid AS INTEGER) AS row_id, coalesce(anonymous_id, user_id) AS visitor,
+         CAST(epoch_ms(ts) AS DOUBLE) AS ms
        FROM ${sqlIdent(batch)}
-       WHERE session_id IS NULL AND visitor IS NOT NULL`,
+       WHERE session_id IS NULL AND visitor IS NOT NULL
+       ORDER BY visitor, ms, row_id`,
     );
+    // No rows give no columns at all.
     const [rowIds = [], visitors = [], times = []] = reader.getColumns() as [number[]?, string[]?, number[]?];
-    const rowsByVisitor = new Map<string, number[]>();
-    for (let index = 0; index < rowIds.length; index++) {
-      const visitor = visitors[index] as string;
-      const rows = rowsByVisitor.get(visitor);
-      if (rows === undefined) rowsByVisitor.set(visitor, [index]);
-      else rows.push(index);
-    }
-    await connection.run(`CREATE OR REPLACE TEMP TABLE ${SESSIONS} (row_id INTEGER, session_id VARCHAR)`);
+    await connection.run(
+      `CREATE OR REPLACE TEMP TABLE ${SESSIONS} (row_id INTEGER, start_ms DOUBLE, open_session VARCHAR)`,
+    );
     const appender = await connection.createAppender(SESSIONS, "main", "temp");
     this.#batchLatest = new Map();
-    for (const [visitor, rows] of rowsByVisitor) {
-      // In event-time order, ties in batch order.
-      if (rows.length > 1) {
-        rows.sort(
-          (a, b) =>
-            (times[a] as number) - (times[b] as number) || (rowIds[a] as number) - (rowIds[b] as number),
-        );
+    let visitor: string | undefined;
+    let session: OpenSession | undefined;
+    for (let index = 0; index < rowIds.length; index++) {
+      const ms = times[index] as number;
+      if (visitors[index] !== visitor) {
+        if (visitor !== undefined && session !== undefined) this.#batchLatest.set(visitor, session);
+        visitor = visitors[index] as string;
+        session = this.#open.get(visitor);
       }
-      const open = this.#open.get(visitor);
-      let session: OpenSession | undefined;
-      for (const index of rows) {
-        const ms = times[index] as number;
-        // The first event joins the visitor's open session if it lies within the timeout of that
-        // session's last event, before or after it (a late event); each next one, if it lies
-        // within the timeout of the event before it.
-        const previous = session ?? open;
-        const joins = previous !== undefined && Math.abs(ms - previous.lastMs) <= this.#timeoutMs;
-        session = { lastMs: ms, sessionId: joins ? previous.sessionId : sessionIdOf(visitor, ms) };
-        appender.appendInteger(rowIds[index] as number);
+      // An event joins the session before it if it lies within the timeout of that session's
+      // last event, before or after it: the visitor's open session may have later events than
+      // a batch of late ones.
+      const joins = session !== undefined && Math.abs(ms - session.lastMs) <= this.#timeoutMs;
+      session = joins ? { ...(session as OpenSession), lastMs: ms } : { lastMs: ms, startMs: ms };
+      appender.appendInteger(rowIds[index] as number);
+      if (session.sessionId === undefined) {
+        appender.appendDouble(session.startMs as number);
+        appender.appendNull();
+      } else {
+        appender.appendNull();
         appender.appendVarchar(session.sessionId);
-        appender.endRow();
       }
-      if (session !== undefined) this.#batchLatest.set(visitor, session);
+      appender.endRow();
     }
+    if (visitor !== undefined && session !== undefined) this.#batchLatest.set(visitor, session);
     appender.closeSync();
-    return `SELECT batch.* REPLACE (coalesce(batch.session_id, sessions.session_id) AS session_id)
+    // md5 in SQL, vectorised: one per row costs JavaScript's crypto 2 µs.
+    return `SELECT batch.* REPLACE (coalesce(
+        batch.session_id,
+        sessions.open_session,
+        md5(coalesce(batch.anonymous_id, batch.user_id) || '@' || CAST(sessions.start_ms AS BIGINT))
+      ) AS session_id)
       FROM ${sqlIdent(batch)} AS batch LEFT JOIN ${SESSIONS} AS sessions ON sessions.row_id = batch.rowid`;
   }
 
@@ -151,9 +162,7 @@ export class Sessionizer {
    * past twice the timeout are dropped (they start afresh anyway), which bounds the state.
    */
   remember(): void {
-    for (const [visitor, latest] of this.#batchLatest) {
-      this.#keep(this.#open, visitor, latest.lastMs, latest.sessionId);
-    }
+    for (const [visitor, latest] of this.#batchLatest) this.#keep(visitor, latest);
     this.#batchLatest = new Map();
     if (Date.now() - this.#prunedAt < this.#pruneIntervalMs) return;
     const oldest = this.#latestMs - 2 * this.#timeoutMs;
@@ -162,15 +171,10 @@ export class Sessionizer {
   }
 
   /** Records a visitor's session unless the state already holds a later one. */
-  #keep(state: Map<string, OpenSession>, visitor: string, lastMs: number, sessionId: string): void {
-    const known = state.get(visitor);
-    if (known !== undefined && known.lastMs > lastMs) return;
-    state.set(visitor, { lastMs, sessionId });
-    if (lastMs > this.#latestMs) this.#latestMs = lastMs;
+  #keep(visitor: string, session: OpenSession): void {
+    const known = this.#open.get(visitor);
+    if (known !== undefined && known.lastMs > session.lastMs) return;
+    this.#open.set(visitor, session);
+    if (session.lastMs > this.#latestMs) this.#latestMs = session.lastMs;
   }
-}
-
-/** The id of a session that starts with a visitor's event at `ms`; md5 as DuckDB's `md5()` gives it. */
-function sessionIdOf(visitor: string, ms: number): string {
-  return createHash("md5").update(`${visitor}@${ms}`).digest("hex");
 }
