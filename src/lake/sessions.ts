@@ -50,7 +50,6 @@ export class Sessionizer {
   readonly #open = new Map<string, OpenSession>();
   /** The batch's latest session per visitor, applied by `remember` once the batch is committed. */
   #batchLatest = new Map<string, OpenSession>();
-  #latestMs = Number.NEGATIVE_INFINITY;
   #prunedAt = Date.now();
 
   constructor(timeoutMs: number, options: { pruneIntervalMs?: number } = {}) {
@@ -121,20 +120,18 @@ export class Sessionizer {
     );
     const appender = await connection.createAppender(SESSIONS, "main", "temp");
     this.#batchLatest = new Map();
-    let visitor: string | undefined;
     let session: OpenSession | undefined;
     for (let index = 0; index < rowIds.length; index++) {
+      const visitor = visitors[index] as string;
       const ms = times[index] as number;
-      if (visitors[index] !== visitor) {
-        if (visitor !== undefined && session !== undefined) this.#batchLatest.set(visitor, session);
-        visitor = visitors[index] as string;
-        session = this.#open.get(visitor);
-      }
-      // An event joins the session before it if it lies within the timeout of that session's
-      // last event, before or after it: the visitor's open session may have later events than
-      // a batch of late ones.
-      const joins = session !== undefined && Math.abs(ms - session.lastMs) <= this.#timeoutMs;
-      session = joins ? { ...(session as OpenSession), lastMs: ms } : { lastMs: ms, startMs: ms };
+      // The session before this event: the visitor's previous one in the batch, else its open
+      // one. The event joins it if it lies within the timeout of its last event, before or after
+      // it: an open session may have later events than a batch of late ones.
+      const previous = index > 0 && visitors[index - 1] === visitor ? session : this.#open.get(visitor);
+      session =
+        previous !== undefined && Math.abs(ms - previous.lastMs) <= this.#timeoutMs
+          ? { ...previous, lastMs: ms }
+          : { lastMs: ms, startMs: ms };
       appender.appendInteger(rowIds[index] as number);
       if (session.sessionId === undefined) {
         appender.appendDouble(session.startMs as number);
@@ -144,8 +141,8 @@ export class Sessionizer {
         appender.appendVarchar(session.sessionId);
       }
       appender.endRow();
+      this.#batchLatest.set(visitor, session);
     }
-    if (visitor !== undefined && session !== undefined) this.#batchLatest.set(visitor, session);
     appender.closeSync();
     // md5 in SQL, vectorised: one per row costs JavaScript's crypto 2 µs.
     return `SELECT batch.* REPLACE (coalesce(
@@ -165,7 +162,9 @@ export class Sessionizer {
     for (const [visitor, latest] of this.#batchLatest) this.#keep(visitor, latest);
     this.#batchLatest = new Map();
     if (Date.now() - this.#prunedAt < this.#pruneIntervalMs) return;
-    const oldest = this.#latestMs - 2 * this.#timeoutMs;
+    let latestMs = Number.NEGATIVE_INFINITY;
+    for (const open of this.#open.values()) latestMs = Math.max(latestMs, open.lastMs);
+    const oldest = latestMs - 2 * this.#timeoutMs;
     for (const [visitor, open] of this.#open) if (open.lastMs < oldest) this.#open.delete(visitor);
     this.#prunedAt = Date.now();
   }
@@ -175,6 +174,5 @@ export class Sessionizer {
     const known = this.#open.get(visitor);
     if (known !== undefined && known.lastMs > session.lastMs) return;
     this.#open.set(visitor, session);
-    if (session.lastMs > this.#latestMs) this.#latestMs = session.lastMs;
   }
 }
