@@ -28,6 +28,7 @@ import { Compactor, Loader } from "../src/lake/index.js";
 import { LAKE_TABLES } from "../src/server/runtime.js";
 import { createEngine, sqlString } from "../src/warehouse/index.js";
 import { onCleanup } from "./lib/cleanup.js";
+import { basicAuth } from "./lib/client.js";
 import type { ParamSpecs, ParamValues } from "./lib/params.js";
 import { type Figure, figuresTable, formatInt, percentile, printHeader } from "./lib/report.js";
 import { SegmentEventFactory } from "./lib/segment-events.js";
@@ -172,7 +173,7 @@ function busLines(count: number): string[] {
         method: "POST",
         path: "/v1/batch",
         query: "",
-        authorization: `Basic ${Buffer.from(`${WRITE_KEY}:`).toString("base64")}`,
+        authorization: basicAuth(WRITE_KEY),
         contentEncoding: undefined,
         contentType: "application/json",
         userAgent: undefined,
